@@ -1,0 +1,72 @@
+"""Small Lightning callbacks: loss history for the report, and throughput/memory logging."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+import torch
+
+
+class LossHistory(L.Callback):
+    """Keeps ``train/loss`` at logging steps (one host sync per logging step, none otherwise)."""
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+        self.losses: list[float] = []
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        step = trainer.global_step
+        if step % max(1, trainer.log_every_n_steps) == 0 or step == trainer.max_steps:
+            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            self.steps.append(step)
+            self.losses.append(float(loss.detach()))
+
+    def first_last(self, frac: float = 0.1) -> tuple[float, float]:
+        """Means over the first and the last ``frac`` of logged steps (at least one step each)."""
+        n = len(self.losses)
+        if n == 0:
+            return float("nan"), float("nan")
+        k = max(1, int(round(n * frac)))
+        return sum(self.losses[:k]) / k, sum(self.losses[-k:]) / k
+
+
+class Throughput(L.Callback):
+    """Logs tokens/s (label tokens), samples/s, step time and peak memory at logging steps.
+
+    MFU on CUDA: model FLOPs per token = 6 × non-embedding parameters + 12 × layers × hidden × seq
+    (the attention score/value matmuls, forward + backward); activation-checkpoint recompute not counted.
+    """
+
+    def __init__(self, peak_flops: float | None = None) -> None:
+        self.peak_flops = peak_flops
+        self._t0 = 0.0
+        self._tokens = 0
+        self._samples = 0
+        self._steps = 0
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if self._steps == 0:
+            self._t0 = time.perf_counter()
+        self._samples += int(batch["input_ids"].shape[0])
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        self._steps += 1
+        tokens = getattr(pl_module, "step_tokens", None)
+        if tokens is not None:
+            self._tokens += tokens  # stays a device tensor until a logging step
+        if trainer.global_step % max(1, trainer.log_every_n_steps) != 0:
+            return
+        dt = max(1e-9, time.perf_counter() - self._t0)
+        tok = float(self._tokens) if torch.is_tensor(self._tokens) else float(self._tokens)
+        metrics = {"train/tokens_per_s": tok / dt, "train/samples_per_s": self._samples / dt,
+                   "train/step_time": dt / self._steps}
+        if torch.cuda.is_available() and pl_module.device.type == "cuda":
+            metrics["train/peak_mem_gb"] = torch.cuda.max_memory_allocated(pl_module.device) / 2**30
+            if self.peak_flops and getattr(pl_module, "flops_per_token", None):
+                metrics["train/mfu"] = pl_module.flops_per_token * tok / dt / self.peak_flops
+        for lg in trainer.loggers:
+            lg.log_metrics(metrics, step=trainer.global_step)
+        self._t0, self._tokens, self._samples, self._steps = time.perf_counter(), 0, 0, 0

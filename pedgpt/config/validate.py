@@ -1,0 +1,71 @@
+"""Startup validation of the composed config: unknown keys, wrong types, impossible combinations.
+
+Every problem raises :class:`ConfigError` with one line naming the config key, before any model is built.
+"""
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from pedgpt.config.schema import TrainSchema
+
+STAGES = ("cpt", "sft", "dfpo", "mole")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _schema_check(cfg: DictConfig) -> None:
+    schema = OmegaConf.structured(TrainSchema)
+    data = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        OmegaConf.merge(schema, data)
+    except ConfigKeyError as e:
+        key = f"{e.full_key}" if getattr(e, "full_key", None) else str(e).splitlines()[0]
+        raise ConfigError(f"unknown config key `{key}` (check the spelling in your YAML file or override)") from None
+    except (ValidationError, OmegaConfBaseException) as e:
+        msg = str(e).splitlines()[0]
+        raise ConfigError(f"config key `{getattr(e, 'full_key', '?')}`: {msg}") from None
+
+
+def _combination_check(cfg: DictConfig) -> None:
+    bad = [s for s in cfg.pipeline if s not in STAGES]
+    if bad:
+        raise ConfigError(f"pipeline: unknown stage(s) {bad}; stages are {list(STAGES)}")
+    if not cfg.pipeline:
+        raise ConfigError("pipeline: empty; name at least one stage")
+    for s in cfg.pipeline:
+        st = cfg[s]
+        for k in ("max_steps", "batch_size", "val_batch_size", "max_len", "log_every_n_steps", "val_check_interval"):
+            if int(st[k]) <= 0:
+                raise ConfigError(f"{s}.{k}: must be positive, got {st[k]}")
+        if not st.optimizer or "_target_" not in st.optimizer:
+            raise ConfigError(f"{s}.optimizer: needs a `_target_` (e.g. torch.optim.AdamW with `_partial_: true`)")
+        limit = cfg.model.arch.get("max_position_embeddings") if cfg.model.arch else None
+        if limit and int(st.max_len) > int(limit):
+            raise ConfigError(f"{s}.max_len: {st.max_len} exceeds the model's limit model.arch.max_position_embeddings={limit}")
+    if "dfpo" in cfg.pipeline:
+        if cfg.dfpo.loss not in ("dfpo", "dpo"):
+            raise ConfigError(f"dfpo.loss: must be dfpo or dpo, got {cfg.dfpo.loss!r}")
+        if cfg.dfpo.ref not in ("cached", "online", "adapter_disabled"):
+            raise ConfigError(f"dfpo.ref: must be cached, online or adapter_disabled, got {cfg.dfpo.ref!r}")
+        if cfg.dfpo.ref == "adapter_disabled" and cfg.adapter.name == "none":
+            raise ConfigError("dfpo.ref: adapter_disabled needs an adapter on the policy (adapter=moe_lora)")
+        if not 0 <= float(cfg.dfpo.label_smoothing) < 0.5:
+            raise ConfigError(f"dfpo.label_smoothing: must be in [0, 0.5), got {cfg.dfpo.label_smoothing}")
+    if "mole" in cfg.pipeline:
+        if cfg.adapter.name == "none":
+            raise ConfigError("adapter: stage mole needs an adapter (adapter=moe_lora)")
+        if int(cfg.adapter.rank) <= 0:
+            raise ConfigError(f"adapter.rank: must be positive, got {cfg.adapter.rank}")
+    if cfg.trainer.strategy not in ("auto", "ddp", "fsdp"):
+        raise ConfigError(f"trainer.strategy: must be auto, ddp or fsdp, got {cfg.trainer.strategy!r}")
+    if not set(cfg.logger.kinds) <= {"csv", "wandb"}:
+        raise ConfigError(f"logger.kinds: only csv and wandb are supported, got {list(cfg.logger.kinds)}")
+
+
+def validate(cfg: DictConfig) -> DictConfig:
+    _schema_check(cfg)
+    _combination_check(cfg)
+    return cfg

@@ -1,0 +1,79 @@
+"""Records → token-id examples for each stage, with counted skips (never silent drops)."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Iterable, Sequence
+
+from pedgpt.data.schema import Instruction, PreferencePair, PretrainText, task_id
+from pedgpt.data.templates import IGNORE_INDEX, ChatTemplate
+
+
+def flatten_instruction(rec: Instruction, template: ChatTemplate, eos_token: str) -> str:
+    """An instruction rendered as plain text, for hybrid-instruction continuous pre-training."""
+    return template.render(rec.messages, rec.system, eos_token=eos_token)
+
+
+def encode_texts(texts: Iterable[str], tokenizer: Any, max_len: int) -> list[dict]:
+    """Plain text → ``<s> text </s>`` examples, long documents split into ``max_len`` windows."""
+    out = []
+    for text in texts:
+        ids = [tokenizer.bos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        for i in range(0, len(ids), max_len):
+            chunk = ids[i:i + max_len]
+            if len(chunk) > 1:
+                out.append({"input_ids": chunk, "labels": list(chunk)})
+    return out
+
+
+def encode_instructions(records: Sequence[Instruction], tokenizer: Any, template: ChatTemplate, max_len: int,
+                        skipped: Counter) -> list[dict]:
+    """Instructions → examples whose labels cover assistant turns only (``task_id`` kept)."""
+    out = []
+    for rec in records:
+        enc = template.encode(tokenizer, rec.messages, rec.system, max_len=max_len)
+        if enc is None:
+            skipped["answer_longer_than_max_len"] += 1
+            continue
+        if all(lab == IGNORE_INDEX for lab in enc["labels"]):
+            skipped["no_trainable_tokens"] += 1
+            continue
+        enc["task_id"] = task_id(rec.task)
+        out.append(enc)
+    return out
+
+
+def encode_pairs(pairs: Sequence[PreferencePair], tokenizer: Any, template: ChatTemplate, max_len: int,
+                 skipped: Counter) -> list[dict]:
+    """Preference pairs → chosen/rejected examples sharing the prompt (left-truncated to fit).
+
+    Pairs whose chosen and rejected answers are identical or empty, or whose answers cannot fit in
+    ``max_len`` with at least one prompt token, are skipped and counted by reason.
+    """
+    out = []
+    for i, p in enumerate(pairs):
+        if not p.chosen.strip() or not p.rejected.strip():
+            skipped["empty_answer"] += 1
+            continue
+        if p.chosen.strip() == p.rejected.strip():
+            skipped["identical_chosen_rejected"] += 1
+            continue
+        conv_c = [*p.prompt, _assistant(p.chosen)]
+        conv_r = [*p.prompt, _assistant(p.rejected)]
+        c = template.encode(tokenizer, conv_c, p.system, max_len=max_len)
+        r = template.encode(tokenizer, conv_r, p.system, max_len=max_len)
+        if c is None or r is None:
+            skipped["pair_longer_than_max_len"] += 1
+            continue
+        out.append({"chosen_ids": c["input_ids"], "chosen_labels": c["labels"],
+                    "rejected_ids": r["input_ids"], "rejected_labels": r["labels"],
+                    "task_id": task_id(p.task), "index": len(out)})
+    return out
+
+
+def _assistant(text: str):
+    from pedgpt.data.schema import Message
+    return Message(role="assistant", content=text)
+
+
+def pretrain_texts(records: Iterable[PretrainText]) -> list[str]:
+    return [r.text for r in records if r.text.strip()]

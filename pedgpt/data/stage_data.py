@@ -1,0 +1,76 @@
+"""Each stage's training and validation examples, from the bundled demo corpus or a built PedCorpus.
+
+``data.root`` null → the team-written demo corpus (``pedgpt.data.demo``); otherwise a directory laid
+out by ``python -m pedgpt.data.build`` (``cpt/``, ``sft/``, ``dfpo/`` with ``train.jsonl`` / ``dev.jsonl``).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import random
+from collections import Counter
+from typing import Any
+
+from pedgpt.data.schema import PEDIATRIC_TASKS, Instruction, PreferencePair, PretrainText, read_jsonl
+
+
+@functools.lru_cache(maxsize=4)
+def _demo(seed: int) -> dict[str, list]:
+    from pedgpt.data.demo import build_demo_corpus
+    return build_demo_corpus(seed=seed)
+
+
+def _split(records: list, split: str) -> list:
+    return [r for r in records if (r.split or "train") == split]
+
+
+def _read(root: str, sub: str, split: str) -> list:
+    path = os.path.join(root, sub, f"{split}.jsonl")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: missing (data.root={root} is not a built PedCorpus; "
+                                f"build one with `python -m pedgpt.data.build source_dir=... out_dir={root}`)")
+    return list(read_jsonl(path))
+
+
+def corpus_part(data_cfg: Any, part: str, split: str) -> list:
+    """``part`` ∈ {cpt, sft, preference}; ``split`` ∈ {train, dev}."""
+    if data_cfg.root is None:
+        return _split(_demo(int(data_cfg.demo_seed))[part], split)
+    return _read(data_cfg.root, {"cpt": "cpt", "sft": "sft", "preference": "dfpo"}[part], split)
+
+
+def hybrid_cpt_texts(texts: list[PretrainText], instructions: list[Instruction], ratio: float, render, seed: int
+                     ) -> tuple[list[str], dict[str, int]]:
+    """Plain texts mixed with instructions flattened to text, instructions making up ``ratio`` of documents.
+
+    Instructions are sampled without replacement (and cycled only when more are needed than exist).
+    """
+    plain = [t.text for t in texts if t.text.strip()]
+    if not 0 <= ratio < 1:
+        raise ValueError(f"cpt.instruction_ratio must be in [0, 1), got {ratio}")
+    want = round(ratio * len(plain) / (1 - ratio)) if plain else len(instructions)
+    rng = random.Random(seed)
+    pool = list(instructions)
+    chosen: list[Instruction] = []
+    while pool and len(chosen) < want:
+        rng.shuffle(pool)
+        chosen.extend(pool[: want - len(chosen)])
+    docs = plain + [render(r) for r in chosen]
+    rng.shuffle(docs)
+    return docs, {"plain_docs": len(plain), "instruction_docs": len(chosen)}
+
+
+def mole_instructions(records: list[Instruction], general_ratio: float, seed: int) -> list[Instruction]:
+    """The pediatric tasks plus a share ``general_ratio`` of other instructions (general / consult)."""
+    ped = [r for r in records if r.task in PEDIATRIC_TASKS]
+    other = [r for r in records if r.task not in PEDIATRIC_TASKS]
+    n_other = min(len(other), round(general_ratio * len(ped) / max(1e-9, 1 - general_ratio)))
+    return ped + random.Random(seed).sample(other, n_other)
+
+
+def count_skips(counter: Counter) -> dict[str, int]:
+    return {k: v for k, v in sorted(counter.items()) if v}
+
+
+__all__ = ["corpus_part", "hybrid_cpt_texts", "mole_instructions", "count_skips",
+           "Instruction", "PreferencePair", "PretrainText"]

@@ -1,0 +1,127 @@
+"""The shared causal-LM LightningModule: model building, optimiser, logging, export.
+
+Stages subclass it and implement ``compute_loss``. The model is built in ``configure_model`` (so
+sharded strategies can build it on the meta device) from an HF-format directory: the previous stage's
+export, or the run's initial export.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Callable
+
+import lightning as L
+import torch
+import torch.distributed as dist
+
+from pedgpt.losses.lm import token_mean_nll
+from pedgpt.models.build import count_parameters, load_pretrained
+from pedgpt.models.logps import SequenceLogProbs
+from pedgpt.stages.schedule import warmup_cosine
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def global_normaliser(n_local: torch.Tensor) -> torch.Tensor:
+    """Global label-token count ÷ world size (all-reduced), so DP-averaged gradients equal 1-process ones."""
+    total = n_local.detach().sum().to(torch.float32)
+    ws = world_size()
+    if ws > 1:
+        dist.all_reduce(total)
+        total = total / ws
+    return total.clamp_min(1.0)
+
+
+class CausalLMStage(L.LightningModule):
+    stage_name = "lm"
+
+    def __init__(self, init_dir: str, optimizer: Callable[..., torch.optim.Optimizer], *, warmup_steps: int = 0,
+                 min_lr_ratio: float = 0.1, loss_chunk_size: int = 0, dtype: str = "float32",
+                 trust_remote_code: bool = False, activation_checkpointing: bool = False):
+        super().__init__()
+        self.init_dir = init_dir
+        self.optimizer_factory = optimizer
+        self.warmup_steps = warmup_steps
+        self.min_lr_ratio = min_lr_ratio
+        self.loss_chunk_size = loss_chunk_size
+        self.model_dtype = DTYPES[dtype]
+        self.trust_remote_code = trust_remote_code
+        self.activation_checkpointing = activation_checkpointing
+        self.net: SequenceLogProbs | None = None
+
+    # -- model ---------------------------------------------------------------------------------------
+    def build_lm(self) -> torch.nn.Module:
+        return load_pretrained(self.init_dir, self.model_dtype, self.trust_remote_code)
+
+    def adapt(self, lm: torch.nn.Module) -> torch.nn.Module:
+        """Hook for stages that wrap or freeze the base model (MoE-LoRA)."""
+        return lm
+
+    def configure_model(self) -> None:
+        if self.net is not None:
+            return
+        lm = self.adapt(self.build_lm())
+        if self.activation_checkpointing:
+            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.net = SequenceLogProbs(lm, self.loss_chunk_size)
+        self.net.train()  # from_pretrained returns eval mode; router noise and dropout need train mode
+
+    @property
+    def lm(self) -> torch.nn.Module:
+        return self.net.lm
+
+    def on_fit_start(self) -> None:
+        total, trainable = count_parameters(self.net)
+        self.params_total, self.params_trainable = total, trainable
+        for lg in self.loggers:
+            lg.log_metrics({"model/params_total": float(total), "model/params_trainable": float(trainable)}, step=0)
+
+    # -- optimisation --------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        params = [p for p in self.trainer.model.parameters() if p.requires_grad]
+        opt = self.optimizer_factory(params)
+        total = max(1, self.trainer.max_steps)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, functools.partial(warmup_cosine, warmup_steps=self.warmup_steps, total_steps=total,
+                                   min_ratio=self.min_lr_ratio))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # -- steps ---------------------------------------------------------------------------------------
+    def forward_logps(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(batch["input_ids"], batch["labels"], batch.get("attention_mask"), batch.get("position_ids"))
+
+    def compute_loss(self, batch: dict[str, torch.Tensor], split: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logp, n = self.forward_logps(batch)
+        loss = token_mean_nll(logp, n, global_normaliser(n))
+        return loss, {"tokens": n.sum()}
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, metrics = self.compute_loss(batch, "train")
+        self._log_split("train", loss, metrics, batch)
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, metrics = self.compute_loss(batch, "val")
+        self._log_split("val", loss, metrics, batch)
+
+    def _log_split(self, split: str, loss: torch.Tensor, metrics: dict[str, torch.Tensor], batch: dict) -> None:
+        bs = batch["input_ids"].shape[0]
+        on_step = split == "train"
+        self.log(f"{split}/loss", loss, prog_bar=True, on_step=on_step, on_epoch=not on_step, batch_size=bs,
+                 sync_dist=not on_step)
+        tokens = metrics.pop("tokens", None)
+        if tokens is not None:
+            self.step_tokens = tokens
+        for k, v in metrics.items():
+            self.log(f"{split}/{k}", v, on_step=on_step, on_epoch=not on_step, batch_size=bs, sync_dist=not on_step)
+
+    # -- export --------------------------------------------------------------------------------------
+    def export(self, out_dir: str, tokenizer: Any) -> None:
+        """HF-format export (``save_pretrained`` + tokenizer), written by the caller on rank 0."""
+        os.makedirs(out_dir, exist_ok=True)
+        self.lm.save_pretrained(out_dir, safe_serialization=True)
+        tokenizer.save_pretrained(out_dir)
