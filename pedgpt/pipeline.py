@@ -159,7 +159,6 @@ def run_stage(name: str, cfg: DictConfig, init_dir: str, run_dir: str, group: st
         shutil.rmtree(export_dir, ignore_errors=True)
         os.replace(tmp, export_dir)
     trainer.strategy.barrier()
-    close_loggers(loggers)
     first, last = history.first_last(0.1)
     result.update(train_loss_first=first, train_loss_last=last, val_loss=val_metrics.get("val/loss"),
                   export_dir=export_dir, steps=trainer.global_step,
@@ -174,6 +173,10 @@ def run_stage(name: str, cfg: DictConfig, init_dir: str, run_dir: str, group: st
         result["router_entropy"] = module.val_router["entropy"]
         if trainer.is_global_zero:
             result["router_heatmap"] = router_heatmap(result["router_weights"], os.path.join(stage_dir, "router_heatmap.png"))
+            for lg in loggers:
+                if hasattr(lg, "log_image"):
+                    lg.log_image(key="val/router/heatmap", images=[result["router_heatmap"]])
+    close_loggers(loggers)
     result["wall_seconds"] = round(time.time() - t0, 2)
     return result
 
