@@ -19,18 +19,36 @@ def wandb_mode(cfg_mode: str | None) -> str:
     return "offline"
 
 
-def build_loggers(cfg: DictConfig, stage: str, run_dir: str, group: str) -> list[Any]:
-    from lightning.pytorch.loggers import CSVLogger, WandbLogger
+def wandb_run_id(stage_dir: str, resume: bool) -> str:
+    """The stage's W&B run id, kept in the stage directory so a resumed stage continues the same run."""
+    import wandb
+
+    path = os.path.join(stage_dir, "wandb_run_id.txt")
+    if resume and os.path.exists(path):
+        return open(path).read().strip()
+    run_id = wandb.util.generate_id()
+    os.makedirs(stage_dir, exist_ok=True)
+    with open(path, "w") as f:
+        f.write(run_id)
+    return run_id
+
+
+def build_loggers(cfg: DictConfig, stage: str, run_dir: str, group: str, resume_step: int | None = None) -> list[Any]:
+    """``resume_step``: the step of the checkpoint a resumed stage restarts from (None for a fresh stage)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    from pedgpt.csv_logger import ResumableCSVLogger
 
     kinds = cfg.logger.kinds
-    out = []
+    stage_dir = os.path.join(run_dir, stage)
+    out: list[Any] = []
     if "csv" in kinds:
-        out.append(CSVLogger(save_dir=run_dir, name=stage, version="",
-                             flush_logs_every_n_steps=int(cfg.logger.csv_flush_every_n_steps)))
+        out.append(ResumableCSVLogger(stage_dir, int(cfg.logger.csv_flush_every_n_steps), resume_step))
     if "wandb" in kinds:
         out.append(WandbLogger(
             project=cfg.logger.project, entity=cfg.logger.entity, group=group, job_type=stage,
-            name=f"{group}-{stage}", save_dir=os.path.join(run_dir, stage), mode=wandb_mode(cfg.logger.mode),
+            name=f"{group}-{stage}", save_dir=stage_dir, mode=wandb_mode(cfg.logger.mode),
+            id=wandb_run_id(stage_dir, resume_step is not None), resume="allow",
             config=OmegaConf.to_container(cfg, resolve=True), tags=list(cfg.logger.tags or []) + [stage]))
     return out
 

@@ -19,6 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from pedgpt.callbacks import LossHistory, Throughput
+from pedgpt.checkpointing import CheckpointError, PeriodicCheckpoint, checkpoint_step, find_last_checkpoint, verify_checkpoint
 from pedgpt.loggers import build_loggers, close_loggers
 from pedgpt.models.build import arch_config, build_from_config, count_parameters, resolve_model_path
 from pedgpt.report import print_report, router_heatmap, write_report
@@ -127,7 +128,21 @@ def attach_reference(cfg: DictConfig, train: list, val: list, ref_dir: str, pad_
     return status
 
 
-def run_stage(name: str, cfg: DictConfig, init_dir: str, run_dir: str, group: str) -> dict[str, Any]:
+def resume_checkpoint(cfg: DictConfig, stage_dir: str) -> str | None:
+    """The checkpoint a stage resumes from: ``ckpt_path=last`` → the newest complete one (or None)."""
+    if cfg.ckpt_path is None:
+        return None
+    path = find_last_checkpoint(os.path.join(stage_dir, "checkpoints")) if cfg.ckpt_path == "last" else cfg.ckpt_path
+    if path is None:
+        return None
+    if not os.path.exists(path):
+        raise CheckpointError(f"ckpt_path={cfg.ckpt_path}: {path} does not exist")
+    verify_checkpoint(path)
+    return path
+
+
+def run_stage(name: str, cfg: DictConfig, init_dir: str, run_dir: str, group: str,
+              ckpt: str | None = None) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
     t0 = time.time()
@@ -142,14 +157,18 @@ def run_stage(name: str, cfg: DictConfig, init_dir: str, run_dir: str, group: st
         result["reference_cache"] = attach_reference(cfg, train, val, init_dir, tokenizer.pad_token_id)
     dm = factory.build_datamodule(name, cfg, train, val, collate, info)
     module = factory.build_module(name, cfg, init_dir, ref_dir=init_dir)
-    loggers = build_loggers(cfg, name, run_dir, group)
+    loggers = build_loggers(cfg, name, run_dir, group, resume_step=checkpoint_step(ckpt) if ckpt else None)
     history = LossHistory()
-    callbacks: list = [history, Throughput()]
+    checkpoints = PeriodicCheckpoint(os.path.join(stage_dir, "checkpoints"), int(cfg.checkpoint_every_n_steps),
+                                     int(cfg.keep_last_checkpoints))
+    callbacks: list = [history, Throughput(), checkpoints]
     if cfg.progress_bar:
         from lightning.pytorch.callbacks import RichProgressBar
         callbacks.append(RichProgressBar(leave=True))
     trainer = build_trainer(cfg, name, stage_dir, loggers, callbacks)
-    trainer.fit(module, datamodule=dm)
+    if ckpt:
+        log.info("%s: resuming from %s", name, ckpt)
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
     val_metrics = {k: float(v) for k, v in trainer.validate(module, datamodule=dm, verbose=False)[0].items()}
     if trainer.is_global_zero:
         tmp = f"{export_dir}.tmp"
@@ -178,7 +197,20 @@ def run_stage(name: str, cfg: DictConfig, init_dir: str, run_dir: str, group: st
                     lg.log_image(key="val/router/heatmap", images=[result["router_heatmap"]])
     close_loggers(loggers)
     result["wall_seconds"] = round(time.time() - t0, 2)
+    result["resumed_from"] = ckpt
+    result["nonfinite_skipped"] = module.nonfinite_skipped
+    if trainer.is_global_zero:
+        with open(os.path.join(stage_dir, "result.json"), "w") as f:
+            json.dump(result, f, indent=1)
     return result
+
+
+def _anything_to_resume(cfg: DictConfig, run_dir: str) -> bool:
+    for name in cfg.pipeline:
+        stage_dir = os.path.join(run_dir, name)
+        if export_complete(os.path.join(stage_dir, "export")) or find_last_checkpoint(os.path.join(stage_dir, "checkpoints")):
+            return True
+    return False
 
 
 def run_group(run_dir: str) -> str:
@@ -200,10 +232,19 @@ def run_pipeline(cfg: DictConfig, run_dir: str) -> dict[str, Any]:
     os.makedirs(run_dir, exist_ok=True)
     group = cfg.logger.group or run_group(run_dir)
     report: dict[str, Any] = {"pipeline": list(cfg.pipeline), "run_dir": os.path.abspath(run_dir), "group": group}
+    resuming = cfg.ckpt_path is not None
+    if resuming and cfg.ckpt_path == "last" and not _anything_to_resume(cfg, run_dir):
+        raise CheckpointError(f"ckpt_path=last: no checkpoint and no finished stage under {run_dir}; nothing to resume "
+                              "(pass the run directory of the interrupted run as hydra.run.dir, or drop ckpt_path)")
     prev = prepare_initial_export(cfg, run_dir)
     report["init_dir"] = prev
     for name in cfg.pipeline:
-        report[name] = run_stage(name, cfg, prev, run_dir, group)
+        stage_dir = os.path.join(run_dir, name)
+        if resuming and export_complete(os.path.join(stage_dir, "export")) and os.path.exists(os.path.join(stage_dir, "result.json")):
+            log.info("%s: export complete, skipping the stage", name)
+            report[name] = json.load(open(os.path.join(stage_dir, "result.json")))
+        else:
+            report[name] = run_stage(name, cfg, prev, run_dir, group, resume_checkpoint(cfg, stage_dir))
         prev = report[name]["export_dir"]
     report["wall_seconds"] = round(time.time() - t0, 2)
     if is_rank_zero():

@@ -40,14 +40,22 @@ def main(cfg: DictConfig) -> None:
         from pedgpt.planner import plan
         print(json.dumps(plan(cfg)), flush=True)
         return
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from pedgpt.checkpointing import CheckpointError
     from pedgpt.models.build import ModelPathError
     from pedgpt.pipeline import run_pipeline
+    from pedgpt.stages.base import NonFiniteError
 
+    run_dir = HydraConfig.get().runtime.output_dir
     try:
-        run_pipeline(cfg, HydraConfig.get().runtime.output_dir)
-    except (ModelPathError, FileNotFoundError) as e:
+        run_pipeline(cfg, run_dir)
+    except (ModelPathError, FileNotFoundError, CheckpointError, NonFiniteError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except (KeyboardInterrupt, SIGTERMException):
+        print(f"interrupted: a checkpoint was saved; resume with hydra.run.dir={run_dir} ckpt_path=last", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

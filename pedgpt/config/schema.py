@@ -118,6 +118,8 @@ class TrainSchema:
     init_from: Optional[str] = None
     ckpt_path: Optional[str] = None
     checkpoint_every_n_steps: int = 0
+    keep_last_checkpoints: int = 3
+    max_nonfinite_in_a_row: int = 5
     dry_run: bool = False
     evaluate: bool = False
     progress_bar: bool = True

@@ -31,7 +31,7 @@ class EpochShuffleSampler(Sampler[int]):
         return iter(idx)
 
     def __len__(self) -> int:
-        return self.n - self.start
+        return self.n  # the full epoch: the trainer's own counters already include the skipped part
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -48,9 +48,35 @@ class ExamplesDataModule(L.LightningDataModule):
         self.sampler = EpochShuffleSampler(len(self.train), seed)
         self.info = info or {}
 
+    @property
+    def drop_last(self) -> bool:
+        return len(self.train) >= self.batch_size
+
     def train_dataloader(self) -> DataLoader:
+        # its own generator: creating the iterator must not consume the global RNG (bit-exact resume)
         return DataLoader(self.train, batch_size=self.batch_size, sampler=self.sampler, collate_fn=self.collate,
-                          drop_last=len(self.train) >= self.batch_size)
+                          drop_last=self.drop_last, generator=torch.Generator().manual_seed(self.sampler.seed))
+
+    # -- exact data position, saved in every checkpoint -----------------------------------------------
+    def state_dict(self) -> dict[str, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or trainer.fit_loop is None:
+            return {}
+        progress = trainer.fit_loop.epoch_loop.batch_progress.current
+        return {"epoch": int(trainer.current_epoch), "batches_consumed": int(progress.processed),
+                "dataset_size": len(self.train), "batch_size": self.batch_size}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if not state:
+            return
+        if state["dataset_size"] != len(self.train) or state["batch_size"] != self.batch_size:
+            raise ValueError(f"checkpoint was written for {state['dataset_size']} examples in batches of "
+                             f"{state['batch_size']}, this run has {len(self.train)} in batches of {self.batch_size}: "
+                             "the data or the batch size changed, so the exact data position cannot be restored")
+        per_epoch = len(self.train) // self.batch_size if self.drop_last else -(-len(self.train) // self.batch_size)
+        consumed = state["batches_consumed"]
+        self.sampler.set_epoch(state["epoch"])
+        self.sampler.start = 0 if consumed >= per_epoch else consumed * self.batch_size
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val, batch_size=self.val_batch_size, shuffle=False, collate_fn=self.collate)

@@ -14,10 +14,15 @@ import lightning as L
 import torch
 import torch.distributed as dist
 
+from pedgpt.checkpointing import rng_state, set_rng_state
 from pedgpt.losses.lm import token_mean_nll
 from pedgpt.models.build import count_parameters, load_pretrained
 from pedgpt.models.logps import SequenceLogProbs
 from pedgpt.stages.schedule import warmup_cosine
+
+class NonFiniteError(RuntimeError):
+    pass
+
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -41,7 +46,8 @@ class CausalLMStage(L.LightningModule):
 
     def __init__(self, init_dir: str, optimizer: Callable[..., torch.optim.Optimizer], *, warmup_steps: int = 0,
                  min_lr_ratio: float = 0.1, loss_chunk_size: int = 0, dtype: str = "float32",
-                 trust_remote_code: bool = False, activation_checkpointing: bool = False):
+                 trust_remote_code: bool = False, activation_checkpointing: bool = False,
+                 max_nonfinite_in_a_row: int = 5):
         super().__init__()
         self.init_dir = init_dir
         self.optimizer_factory = optimizer
@@ -52,6 +58,10 @@ class CausalLMStage(L.LightningModule):
         self.trust_remote_code = trust_remote_code
         self.activation_checkpointing = activation_checkpointing
         self.net: SequenceLogProbs | None = None
+        self.max_nonfinite_in_a_row = max_nonfinite_in_a_row
+        self.nonfinite_skipped = 0
+        self._nonfinite_run = 0
+        self._pending_rng: dict | None = None
 
     # -- model ---------------------------------------------------------------------------------------
     def build_lm(self) -> torch.nn.Module:
@@ -78,7 +88,52 @@ class CausalLMStage(L.LightningModule):
         total, trainable = count_parameters(self.net)
         self.params_total, self.params_trainable = total, trainable
         for lg in self.loggers:
-            lg.log_metrics({"model/params_total": float(total), "model/params_trainable": float(trainable)}, step=0)
+            lg.log_metrics({"model/params_total": float(total), "model/params_trainable": float(trainable)},
+                           step=self.trainer.global_step)
+
+    # -- state Lightning does not checkpoint by itself -----------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["pedgpt"] = {"rng": rng_state(), "nonfinite_skipped": self.nonfinite_skipped}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("pedgpt", {})
+        self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
+        self._pending_rng = state.get("rng")
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self._pending_rng is not None:  # restore right before the first resumed step
+            set_rng_state(self._pending_rng)
+            self._pending_rng = None
+
+    # -- non-finite guard: one combined check per step, agreed by all ranks --------------------------
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
+        loss = optimizer_closure()
+        if self._step_is_finite(loss, optimizer):
+            self._nonfinite_run = 0
+            optimizer.step(closure=lambda: None)
+            return
+        optimizer.zero_grad(set_to_none=True)
+        self.nonfinite_skipped += 1
+        self._nonfinite_run += 1
+        self.print(f"non-finite loss or gradient at step {self.trainer.global_step}: step skipped "
+                   f"({self._nonfinite_run} in a row, {self.nonfinite_skipped} in total)")
+        if self._nonfinite_run > self.max_nonfinite_in_a_row:
+            raise NonFiniteError(f"{self._nonfinite_run} non-finite steps in a row (max_nonfinite_in_a_row="
+                                 f"{self.max_nonfinite_in_a_row}); stopping. The last good checkpoint is intact; "
+                                 "lower the learning rate or check the data, then resume with ckpt_path=last")
+
+    def _step_is_finite(self, loss: torch.Tensor | None, optimizer: Any) -> bool:
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        total = torch.nn.utils.get_total_norm(grads, error_if_nonfinite=False) if grads else torch.zeros(())
+        if hasattr(total, "full_tensor"):
+            total = total.full_tensor()
+        flag = torch.isfinite(total.float())
+        if loss is not None:
+            flag = flag & torch.isfinite(loss.detach().float())
+        flag = flag.to(torch.float32)
+        if world_size() > 1:
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag.item())
 
     # -- optimisation --------------------------------------------------------------------------------
     def configure_optimizers(self):
