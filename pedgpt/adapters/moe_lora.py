@@ -1,0 +1,174 @@
+"""MoE-of-LoRA around a frozen ``nn.Linear``: ``h = W₀x + (α/r)·(Σ_u E_u(x) + Σ_j G(x)_j·E_j(x))``.
+
+All experts are computed with two matmuls (ARCHITECTURE.md convention 5)::
+
+    z = x @ [A_1 … A_E | W_router …]ᵀ          (d_in → E·r + P)   router projections ride along
+    g = router(z[..., E·r:])                     fp32 gates over the S specific experts
+    h = z[..., :E·r] scaled per expert r-slice   universal experts by α/r, specific ones by g·α/r
+    y = W₀x + h @ Bᵀ                             (E·r → d_out), one addmm onto the base output
+
+so no ``[..., E, d_out]`` tensor is ever formed. Dropout, when set, applies to the input of that first
+matmul, so the router sees the same dropped-out input as the experts. Every adapter tensor is an ``nn.Parameter`` named
+``moe_lora_<name>`` on this module: ``moe_lora_A`` (E·r, d_in), ``moe_lora_B`` (d_out, E·r) and the
+router's own (``moe_lora_router``, ``moe_lora_noise``, ``moe_lora_task_logits``).
+
+Routing state lives in attributes set from outside (``task_ids``, ``disabled``); the module records the
+last forward's auxiliary loss (``aux_loss``) and accumulates detached routing statistics when task ids
+are set. Work done by an activation-checkpoint recompute (which runs inside the backward pass) records
+nothing, so statistics are not counted twice.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pedgpt.adapters.routers import Router
+
+PREFIX = "moe_lora_"
+
+
+def _in_backward() -> bool:
+    """True while the autograd engine runs (where activation-checkpoint recompute happens)."""
+    return torch._C._current_graph_task_id() != -1
+
+
+class MoELoRALinear(nn.Module):
+    """A frozen ``base_layer`` plus ``num_universal`` always-on and ``num_specific`` gated LoRA experts.
+
+    Input (..., d_in) → output (..., d_out), like the ``nn.Linear`` it wraps.
+    """
+
+    def __init__(self, base_layer: nn.Linear, rank: int, alpha: float, num_universal: int, num_specific: int,
+                 router: Router | None, dropout: float = 0.0, name: str = "") -> None:
+        super().__init__()
+        self.base_layer = base_layer
+        self.rank, self.alpha, self.scaling = rank, alpha, alpha / rank
+        self.num_universal, self.num_specific = num_universal, num_specific
+        self.num_experts = num_universal + num_specific
+        self.router = router
+        self.adapter_name = name
+        self.moe_lora_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        w = base_layer.weight
+        factory = {"device": w.device, "dtype": w.dtype}
+        er = self.num_experts * rank
+        self.moe_lora_A = nn.Parameter(torch.empty(er, base_layer.in_features, **factory))
+        self.moe_lora_B = nn.Parameter(torch.empty(base_layer.out_features, er, **factory))
+        shapes = router.param_shapes(base_layer.in_features) if router is not None else {}
+        for key, shape in shapes.items():
+            self.register_parameter(PREFIX + key, nn.Parameter(torch.empty(shape, **factory),
+                                                               requires_grad=router.trainable(key)))
+        self._router_keys = tuple(shapes)
+        self.disabled = False
+        self.task_ids: torch.Tensor | None = None
+        self.aux_loss: torch.Tensor | None = None
+        self.stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.reset_parameters()
+
+    # --- the nn.Linear contract ---------------------------------------------------------------------
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.base_layer.weight
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return self.base_layer.bias
+
+    @property
+    def in_features(self) -> int:
+        return self.base_layer.in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.base_layer.out_features
+
+    def extra_repr(self) -> str:
+        router = self.router.name if self.router is not None else None
+        return (f"rank={self.rank}, alpha={self.alpha}, num_universal={self.num_universal}, "
+                f"num_specific={self.num_specific}, router={router}")
+
+    # --- parameters ----------------------------------------------------------------------------------
+    def router_params(self) -> dict[str, nn.Parameter]:
+        return {key: getattr(self, PREFIX + key) for key in self._router_keys}
+
+    def reset_parameters(self) -> None:
+        """A kaiming-uniform (as peft), B = 0 (identity), router init; the base layer is left alone."""
+        with torch.no_grad():
+            nn.init.kaiming_uniform_(self.moe_lora_A, a=math.sqrt(5))
+            nn.init.zeros_(self.moe_lora_B)
+            if self.router is not None:
+                self.router.reset(self.router_params())
+
+    # --- forward -------------------------------------------------------------------------------------
+    def _task_ids_for(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Task ids broadcast to x's leading shape (...), or None; raises if the router needs them."""
+        ids = self.task_ids
+        if ids is None:
+            if self.router is not None and self.router.needs_task_ids(self.training):
+                mode = "training" if self.training else "every"
+                raise RuntimeError(f"{self.adapter_name}: router {self.router.name!r} needs task ids in {mode} "
+                                   f"forward; call pedgpt.adapters.set_task_ids(model, task_ids) first")
+            return None
+        lead = x.shape[:-1]
+        if tuple(ids.shape) != tuple(lead[:ids.dim()]):
+            raise ValueError(f"{self.adapter_name}: task ids of shape {tuple(ids.shape)} do not match the input's "
+                             f"leading shape {tuple(lead)}; pass (batch,) or (batch, seq) ids")
+        ids = ids.to(x.device, non_blocking=True)
+        return ids.view(*ids.shape, *([1] * (len(lead) - ids.dim()))).expand(lead)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.base_layer(x)
+        if self.disabled:
+            return out
+        ids = self._task_ids_for(x)
+        router = self.router
+        keys = router.projections(self.training) if router is not None else ()
+        weight = self.moe_lora_A
+        if keys:
+            weight = torch.cat([weight, *(getattr(self, PREFIX + k) for k in keys)])
+        z = F.linear(self.moe_lora_dropout(x), weight)
+        er = self.num_experts * self.rank
+        if router is None:
+            return self._add_up(out, z * self.scaling)
+        proj = z[..., er:].float() if keys else None
+        gates, aux = router.gates(proj, ids, self.router_params(), self.training)
+        if not _in_backward():
+            self.aux_loss = aux
+            if ids is not None:
+                self._accumulate_stats(gates, ids)
+        scale = F.pad(gates * self.scaling, (self.num_universal, 0), value=self.scaling).to(x.dtype)
+        h = z[..., :er].unflatten(-1, (self.num_experts, self.rank)) * scale.unsqueeze(-1)
+        return self._add_up(out, h.flatten(-2))
+
+    def _add_up(self, out: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """out + h @ Bᵀ as one addmm (no separate pass over the (..., d_out) output). h: (..., E·r)."""
+        flat = torch.addmm(out.reshape(-1, out.shape[-1]), h.reshape(-1, h.shape[-1]), self.moe_lora_B.t())
+        return flat.view(out.shape)
+
+    @torch.no_grad()
+    def _accumulate_stats(self, gates: torch.Tensor, ids: torch.Tensor) -> None:
+        """Add per-task gate sums (T, S), token counts (T,) and the entropy sum () — on device, no sync."""
+        g = gates.detach().float().reshape(-1, self.num_specific)
+        t = ids.reshape(-1)
+        if self.stats is None:
+            num_tasks = self.router.num_tasks
+            self.stats = (g.new_zeros(num_tasks, self.num_specific), g.new_zeros(num_tasks), g.new_zeros(()))
+        gate_sum, count, entropy = self.stats
+        gate_sum.index_add_(0, t, g)
+        count.index_add_(0, t, torch.ones_like(t, dtype=count.dtype))
+        entropy.add_(torch.special.entr(g).sum())
+
+    # --- merging -------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def merged_weight(self, task: int | None) -> torch.Tensor:
+        """W₀ + (α/r)·Σ_e g_e·B_e·A_e for a task gate (task router) or no gate (no specific experts)."""
+        if self.router is not None and not self.router.mergeable:
+            raise ValueError(f"{self.adapter_name}: router {self.router.name!r} gates depend on the token and "
+                             f"cannot be folded into weights; only router 'task' (or no router) can be merged")
+        scale = torch.full((self.num_experts,), self.scaling, device=self.weight.device)
+        if self.router is not None:
+            scale[self.num_universal:] *= self.router.task_gates(self.router_params())[task]
+        b = self.moe_lora_B.float() * scale.repeat_interleave(self.rank)
+        return (self.weight.float() + b @ self.moe_lora_A.float()).to(self.weight.dtype)
