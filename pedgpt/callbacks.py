@@ -19,7 +19,9 @@ class LossHistory(L.Callback):
                            batch_idx: int) -> None:
         step = trainer.global_step
         if step % max(1, trainer.log_every_n_steps) == 0 or step == trainer.max_steps:
-            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            loss = getattr(pl_module, "last_train_loss", None)  # the global (all-rank) value
+            if loss is None:
+                loss = outputs["loss"] if isinstance(outputs, dict) else outputs
             self.steps.append(step)
             self.losses.append(float(loss.detach()))
 

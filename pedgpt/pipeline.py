@@ -96,11 +96,12 @@ def build_trainer(cfg: DictConfig, name: str, stage_dir: str, loggers: list, cal
     for k in ("max_steps", "log_every_n_steps", "val_check_interval"):
         if tr.get(k) is None:
             tr[k] = st[k]
+    tr.pop("fsdp", None)
     strategy = build_strategy(tr.pop("strategy"), tr, cfg)
     tr = {k: v for k, v in tr.items() if v is not None}
     return L.Trainer(**tr, strategy=strategy, logger=loggers or False, callbacks=callbacks,
                      default_root_dir=stage_dir, check_val_every_n_epoch=None, num_sanity_val_steps=0,
-                     enable_checkpointing=False, enable_model_summary=False)
+                     enable_checkpointing=False, enable_model_summary=False, use_distributed_sampler=False)
 
 
 def attach_reference(cfg: DictConfig, train: list, val: list, ref_dir: str, pad_id: int) -> str:
@@ -114,13 +115,18 @@ def attach_reference(cfg: DictConfig, train: list, val: list, ref_dir: str, pad_
                         max_len=int(st.max_len), truncation="left", dtype=cfg.model.dtype, ref_dir=ref_dir)
     cached = rc.load_cached(cfg.paths.cache_dir, fp)
     status = "hit" if cached is not None else "miss"
-    if cached is None:
+    grouped = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if cached is None and (is_rank_zero() or not grouped):
         from pedgpt.stages.base import DTYPES
         ref = SequenceLogProbs(load_pretrained(ref_dir, DTYPES[cfg.model.dtype], bool(cfg.model.trust_remote_code)))
         cached = rc.compute_reference_logps(ref, train + val, pad_id, int(st.val_batch_size))
         del ref
         if is_rank_zero():
             rc.save_cached(cfg.paths.cache_dir, fp, *cached)
+    if grouped:  # the other ranks wait for rank 0's cache instead of each loading the reference
+        torch.distributed.barrier()
+        if cached is None:
+            cached = rc.load_cached(cfg.paths.cache_dir, fp)
     log.info("dfpo reference cache %s (%s)", status, fp)
     chosen, rejected = cached
     rc.attach(train, chosen[:len(train)], rejected[:len(train)])
@@ -170,10 +176,11 @@ def run_stage(name: str, cfg: DictConfig, init_dir: str, run_dir: str, group: st
         log.info("%s: resuming from %s", name, ckpt)
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
     val_metrics = {k: float(v) for k, v in trainer.validate(module, datamodule=dm, verbose=False)[0].items()}
+    tmp = f"{export_dir}.tmp"
     if trainer.is_global_zero:
-        tmp = f"{export_dir}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        module.export(tmp, tokenizer)
+    module.export(tmp, tokenizer, writer=trainer.is_global_zero)  # collective when sharded
+    if trainer.is_global_zero:
         mark_complete(tmp, stage=name, init_dir=os.path.abspath(init_dir))
         shutil.rmtree(export_dir, ignore_errors=True)
         os.replace(tmp, export_dir)

@@ -91,6 +91,7 @@ class TrainerSchema:
     gradient_clip_val: Optional[float] = None
     accumulate_grad_batches: int = 1
     deterministic: bool = False
+    fsdp: dict[str, Any] = field(default_factory=dict)  # FSDP2: param_dtype, reduce_dtype, reshard_after_forward
 
 
 @dataclass

@@ -15,8 +15,9 @@ class EpochShuffleSampler(Sampler[int]):
     rebuilds exactly the order of the interrupted one and continues from the consumed position.
     """
 
-    def __init__(self, n: int, seed: int, shuffle: bool = True):
+    def __init__(self, n: int, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1):
         self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.rank, self.world_size = rank, world_size
         self.epoch, self.start = 0, 0
 
     def order(self, epoch: int) -> list[int]:
@@ -26,12 +27,16 @@ class EpochShuffleSampler(Sampler[int]):
         return torch.randperm(self.n, generator=g).tolist()
 
     def __iter__(self) -> Iterator[int]:
-        idx = self.order(self.epoch)[self.start:]
+        """This rank's share (every ``world_size``-th index) of the epoch's order, from ``start``."""
+        order = self.order(self.epoch)
+        order = order[: len(order) - len(order) % self.world_size]
+        idx = order[self.start * self.world_size + self.rank::self.world_size]
         self.start = 0
         return iter(idx)
 
     def __len__(self) -> int:
-        return self.n  # the full epoch: the trainer's own counters already include the skipped part
+        # the full epoch: the trainer's own counters already include the skipped part
+        return self.n // self.world_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -50,7 +55,12 @@ class ExamplesDataModule(L.LightningDataModule):
 
     @property
     def drop_last(self) -> bool:
-        return len(self.train) >= self.batch_size
+        return len(self.sampler) >= self.batch_size
+
+    def setup(self, stage: str) -> None:
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None:  # data parallel: each rank reads its share of one global order
+            self.sampler.rank, self.sampler.world_size = trainer.global_rank, trainer.world_size
 
     def train_dataloader(self) -> DataLoader:
         # its own generator: creating the iterator must not consume the global RNG (bit-exact resume)
@@ -62,21 +72,26 @@ class ExamplesDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         if trainer is None or trainer.fit_loop is None:
             return {}
-        progress = trainer.fit_loop.epoch_loop.batch_progress.current
-        return {"epoch": int(trainer.current_epoch), "batches_consumed": int(progress.processed),
-                "dataset_size": len(self.train), "batch_size": self.batch_size}
+        batches = int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+        return {"epoch": int(trainer.current_epoch), "samples_consumed": batches * self.batch_size * trainer.world_size,
+                "dataset_size": len(self.train)}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
+        """Restore the data position; the number of processes may differ from the saving run."""
         if not state:
             return
-        if state["dataset_size"] != len(self.train) or state["batch_size"] != self.batch_size:
-            raise ValueError(f"checkpoint was written for {state['dataset_size']} examples in batches of "
-                             f"{state['batch_size']}, this run has {len(self.train)} in batches of {self.batch_size}: "
-                             "the data or the batch size changed, so the exact data position cannot be restored")
-        per_epoch = len(self.train) // self.batch_size if self.drop_last else -(-len(self.train) // self.batch_size)
-        consumed = state["batches_consumed"]
+        if state["dataset_size"] != len(self.train):
+            raise ValueError(f"checkpoint was written for {state['dataset_size']} training examples, this run has "
+                             f"{len(self.train)}: the data changed, so the exact data position cannot be restored")
+        ws = self.sampler.world_size
+        consumed = state["samples_consumed"]
+        if consumed % ws:
+            raise ValueError(f"cannot resume {consumed} consumed samples evenly on {ws} processes")
+        per_rank = consumed // ws
+        n = len(self.sampler)
+        per_epoch = (n // self.batch_size if self.drop_last else -(-n // self.batch_size)) * self.batch_size
         self.sampler.set_epoch(state["epoch"])
-        self.sampler.start = 0 if consumed >= per_epoch else consumed * self.batch_size
+        self.sampler.start = 0 if per_rank >= min(per_epoch, n) else per_rank
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val, batch_size=self.val_batch_size, shuffle=False, collate_fn=self.collate)

@@ -31,14 +31,18 @@ def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
-def global_normaliser(n_local: torch.Tensor) -> torch.Tensor:
-    """Global label-token count ÷ world size (all-reduced), so DP-averaged gradients equal 1-process ones."""
-    total = n_local.detach().sum().to(torch.float32)
+def global_token_stats(n_local: torch.Tensor, logp_local: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(normaliser, global mean NLL) from one all-reduce of [label tokens, summed NLL] over data-parallel ranks.
+
+    normaliser = global token count ÷ world size: with it, each rank's ``-Σ logp / normaliser``, averaged by
+    DDP/FSDP, gives exactly the single-process gradient at the same global batch.
+    """
+    stats = torch.stack([n_local.detach().sum().to(torch.float32), -logp_local.detach().sum().to(torch.float32)])
     ws = world_size()
     if ws > 1:
-        dist.all_reduce(total)
-        total = total / ws
-    return total.clamp_min(1.0)
+        dist.all_reduce(stats)
+    count = stats[0].clamp_min(1.0)
+    return count / ws, stats[1] / count
 
 
 class CausalLMStage(L.LightningModule):
@@ -47,7 +51,7 @@ class CausalLMStage(L.LightningModule):
     def __init__(self, init_dir: str, optimizer: Callable[..., torch.optim.Optimizer], *, warmup_steps: int = 0,
                  min_lr_ratio: float = 0.1, loss_chunk_size: int = 0, dtype: str = "float32",
                  trust_remote_code: bool = False, activation_checkpointing: bool = False,
-                 max_nonfinite_in_a_row: int = 5):
+                 max_nonfinite_in_a_row: int = 5, fsdp: dict | None = None):
         super().__init__()
         self.init_dir = init_dir
         self.optimizer_factory = optimizer
@@ -59,6 +63,7 @@ class CausalLMStage(L.LightningModule):
         self.activation_checkpointing = activation_checkpointing
         self.net: SequenceLogProbs | None = None
         self.max_nonfinite_in_a_row = max_nonfinite_in_a_row
+        self.fsdp_cfg = fsdp  # None: not sharded; a dict: FSDP2 settings (param/reduce dtype, resharding)
         self.nonfinite_skipped = 0
         self._nonfinite_run = 0
         self._pending_rng: dict | None = None
@@ -71,13 +76,23 @@ class CausalLMStage(L.LightningModule):
         """Hook for stages that wrap or freeze the base model (MoE-LoRA)."""
         return lm
 
+    @property
+    def is_sharded(self) -> bool:
+        return self.fsdp_cfg is not None and getattr(self, "_device_mesh", None) is not None
+
     def configure_model(self) -> None:
         if self.net is not None:
             return
-        lm = self.adapt(self.build_lm())
-        if self.activation_checkpointing:
-            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        self.net = SequenceLogProbs(lm, self.loss_chunk_size)
+        if self.is_sharded:
+            from pedgpt.distributed.fsdp import build_sharded
+            self.net = build_sharded(self.init_dir, self.adapt, lambda lm: SequenceLogProbs(lm, self.loss_chunk_size),
+                                     self._device_mesh["data_parallel"], self.trainer.strategy.root_device,
+                                     self.fsdp_cfg, self.trust_remote_code, self.activation_checkpointing)
+        else:
+            lm = self.adapt(self.build_lm())
+            if self.activation_checkpointing:
+                lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            self.net = SequenceLogProbs(lm, self.loss_chunk_size)
         self.net.train()  # from_pretrained returns eval mode; router noise and dropout need train mode
 
     @property
@@ -151,8 +166,8 @@ class CausalLMStage(L.LightningModule):
 
     def compute_loss(self, batch: dict[str, torch.Tensor], split: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         logp, n = self.forward_logps(batch)
-        loss = token_mean_nll(logp, n, global_normaliser(n))
-        return loss, {"tokens": n.sum()}
+        normaliser, global_loss = global_token_stats(n, logp)
+        return token_mean_nll(logp, n, normaliser), {"tokens": n.sum(), "global_loss": global_loss}
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, metrics = self.compute_loss(batch, "train")
@@ -166,17 +181,30 @@ class CausalLMStage(L.LightningModule):
     def _log_split(self, split: str, loss: torch.Tensor, metrics: dict[str, torch.Tensor], batch: dict) -> None:
         bs = batch["input_ids"].shape[0]
         on_step = split == "train"
-        self.log(f"{split}/loss", loss, prog_bar=True, on_step=on_step, on_epoch=not on_step, batch_size=bs,
-                 sync_dist=not on_step)
+        # the logged loss is the global one: already all-reduced for token-normalised losses, else averaged
+        shown = metrics.pop("global_loss", None)
+        synced = shown is not None
+        shown = loss.detach() if shown is None else shown
+        if on_step:
+            self.last_train_loss = shown
+        self.log(f"{split}/loss", shown, prog_bar=True, on_step=on_step, on_epoch=not on_step, batch_size=bs,
+                 sync_dist=not synced)
         tokens = metrics.pop("tokens", None)
         if tokens is not None:
             self.step_tokens = tokens
         for k, v in metrics.items():
-            self.log(f"{split}/{k}", v, on_step=on_step, on_epoch=not on_step, batch_size=bs, sync_dist=not on_step)
+            self.log(f"{split}/{k}", v, on_step=on_step, on_epoch=not on_step, batch_size=bs, sync_dist=True)
 
     # -- export --------------------------------------------------------------------------------------
-    def export(self, out_dir: str, tokenizer: Any) -> None:
-        """HF-format export (``save_pretrained`` + tokenizer), written by the caller on rank 0."""
+    def export(self, out_dir: str, tokenizer: Any, writer: bool = True) -> None:
+        """HF-format export (``save_pretrained`` + tokenizer). Called on every rank (a sharded model is
+        gathered collectively); only ``writer`` writes files."""
+        state = None
+        if self.is_sharded:
+            from pedgpt.distributed.fsdp import gather_full_state_dict
+            state = gather_full_state_dict(self.lm)
+        if not writer:
+            return
         os.makedirs(out_dir, exist_ok=True)
-        self.lm.save_pretrained(out_dir, safe_serialization=True)
+        self.lm.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
         tokenizer.save_pretrained(out_dir)

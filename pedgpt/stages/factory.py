@@ -90,7 +90,8 @@ def build_module(name: str, cfg: DictConfig, init_dir: str, ref_dir: str | None 
                   min_lr_ratio=float(st.min_lr_ratio), loss_chunk_size=int(st.loss_chunk_size),
                   dtype=cfg.model.dtype, trust_remote_code=bool(cfg.model.trust_remote_code),
                   activation_checkpointing=bool(st.activation_checkpointing),
-                  max_nonfinite_in_a_row=int(cfg.max_nonfinite_in_a_row))
+                  max_nonfinite_in_a_row=int(cfg.max_nonfinite_in_a_row),
+                  fsdp=(OmegaConf.to_container(cfg.trainer.fsdp, resolve=True) or {}) if cfg.trainer.strategy == "fsdp" else None)
     if name == "dfpo":
         policy_adapter = adapter_kwargs(cfg) if st.ref == "adapter_disabled" else None
         return DFPOStage(**common, beta=float(st.beta), mu=float(st.mu), loss=st.loss,

@@ -77,9 +77,18 @@ class MoLEStage(CausalLMStage):
                 lg.log_metrics(metrics, step=self.trainer.global_step)
         return out
 
-    def export(self, out_dir: str, tokenizer: Any) -> None:
-        """Adapter export: adapter tensors + config, the tokenizer, and a pointer to the frozen base."""
+    def export(self, out_dir: str, tokenizer: Any, writer: bool = True) -> None:
+        """Adapter export: adapter tensors + config, the tokenizer, and a pointer to the frozen base.
+
+        Every rank gathers the (possibly sharded) adapter tensors; only ``writer`` keeps the files.
+        """
+        import tempfile
+
         from pedgpt.adapters import save_adapter
+        if not writer:
+            with tempfile.TemporaryDirectory() as scratch:
+                save_adapter(self.lm, scratch)
+            return
         os.makedirs(out_dir, exist_ok=True)
         save_adapter(self.lm, out_dir)
         tokenizer.save_pretrained(out_dir)
