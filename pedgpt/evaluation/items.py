@@ -1,0 +1,84 @@
+"""Where a suite's items come from.
+
+* A PedCorpus build (``data_root``): ``<data_root>/eval/<suite>.jsonl`` — EvalItem records, or
+  PreferencePair records for ``preference``.
+* ``cmd`` may instead read any CMD-format file (``cmd_file``): the department CSVs
+  (``department,title,ask,answer``, UTF-8 or GB18030) or JSONL rows in CMD form; each row becomes an item
+  through the same converter the corpus builder uses.
+* No ``data_root``: the bundled demo dev split (``pedgpt.data.demo``) gives ``medkqa``, ``evidiag``,
+  ``trerecom`` and ``preference``; the other suites have no demo data and are reported as unavailable.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from pedgpt.data.schema import EvalItem, RecordError, read_jsonl
+
+DEMO_SUITES: tuple[str, ...] = ("medkqa", "evidiag", "trerecom", "preference")
+
+
+class NoItems(Exception):
+    """A suite without data in this setting; the message says why (reported, not fatal)."""
+
+
+def _demo_items(suite: str) -> list[Any]:
+    from pedgpt.data.build import to_eval
+    from pedgpt.data.demo import build_demo_corpus
+
+    corpus = build_demo_corpus()
+    if suite == "preference":
+        return [p for p in corpus["preference"] if p.split == "dev"]
+    return [to_eval(r, suite) for r in corpus["sft"] if r.split == "dev" and r.task == suite]
+
+
+def _cmd_items(path: str) -> list[EvalItem]:
+    """Items of a CMD-format CSV / JSONL file (or EvalItem JSONL) for the ``cmd`` suite."""
+    from collections import Counter
+
+    from pedgpt.data.build import to_eval
+    from pedgpt.data.sources import Context, Unusable
+    from pedgpt.data.sources.cmd_csv import convert, read_csv_rows
+
+    if path.endswith(".csv"):
+        rows = list(read_csv_rows(path, skipped=Counter()))
+    else:
+        with open(path, encoding="utf-8") as f:
+            rows = []
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        rows.append((lineno, json.loads(line)))
+                    except json.JSONDecodeError as e:
+                        raise RecordError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+        if rows and rows[0][1].get("kind") == "eval":
+            return list(read_jsonl(path, "eval"))
+    items = []
+    for lineno, row in rows:
+        try:
+            items += [to_eval(r, "cmd") for r in convert(row, Context(path=path, line=lineno))]
+        except Unusable:
+            continue
+    return items
+
+
+def load_items(suite: str, data_root: str | None, cmd_file: str | None = None, limit: int | None = None) -> list[Any]:
+    """The first ``limit`` items of ``suite`` (all when None); raises :class:`NoItems` when there are none."""
+    if suite == "cmd" and cmd_file:
+        if not os.path.exists(cmd_file):
+            raise FileNotFoundError(f"cmd_file={cmd_file}: no such file")
+        items = _cmd_items(cmd_file)
+    elif data_root is None:
+        if suite not in DEMO_SUITES:
+            raise NoItems(f"no demo data for {suite} (set data_root to a PedCorpus build"
+                          f"{' or cmd_file' if suite == 'cmd' else ''})")
+        items = _demo_items(suite)
+    else:
+        path = os.path.join(data_root, "eval", f"{suite}.jsonl")
+        if not os.path.exists(path):
+            raise NoItems(f"{path} does not exist")
+        items = list(read_jsonl(path, "preference" if suite == "preference" else "eval"))
+    if not items:
+        raise NoItems(f"no {suite} items")
+    return items[:limit] if limit is not None else items
