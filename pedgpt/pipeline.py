@@ -27,6 +27,7 @@ from pedgpt.stages import factory
 
 log = logging.getLogger("pedgpt")
 COMPLETE = "pedgpt_complete.json"
+EVAL_KEYS = ("rouge1", "rougeL", "bleu4", "gleu", "distinct2", "accuracy", "reward_accuracy")
 
 
 def is_rank_zero() -> bool:
@@ -212,6 +213,26 @@ def run_stage(name: str, cfg: DictConfig, init_dir: str, run_dir: str, group: st
     return result
 
 
+def evaluate_final(cfg: DictConfig, report: dict[str, Any], run_dir: str) -> dict[str, Any]:
+    """Score the run's final export on the evaluation suites (``evaluate=true``); adds a report section."""
+    from pedgpt.evaluate import evaluate_export
+
+    final = report[cfg.pipeline[-1]]["export_dir"]
+    overrides: dict[str, Any] = {"generation": {"max_new_tokens": int(cfg.eval_max_new_tokens)}}
+    if "sft" in report and cfg.pipeline[-1] != "sft":  # reward accuracy of the aligned model against the SFT model
+        overrides["preference"] = {"reference": report["sft"]["export_dir"]}
+    out_dir = os.path.join(run_dir, "evaluation")
+    metrics = evaluate_export(final, list(cfg.eval_suites), cfg.data.root, out_dir, limit=cfg.eval_limit, **overrides)
+    lines = ["## Evaluation of the final export", "", f"`{final}` — details in `evaluation/report.md`", "",
+             "| suite | " + " | ".join(EVAL_KEYS) + " |", "|---" * (len(EVAL_KEYS) + 1) + "|"]
+    for suite, m in metrics.get("suites", {}).items():
+        cells = [m.get(k) for k in EVAL_KEYS]
+        lines.append(f"| {suite} | " + " | ".join("" if c is None else f"{c:.2f}" if isinstance(c, float) else str(c)
+                                                     for c in cells) + " |")
+    report.setdefault("markdown_sections", []).append("\n".join(lines))
+    return metrics
+
+
 def _anything_to_resume(cfg: DictConfig, run_dir: str) -> bool:
     for name in cfg.pipeline:
         stage_dir = os.path.join(run_dir, name)
@@ -253,6 +274,8 @@ def run_pipeline(cfg: DictConfig, run_dir: str) -> dict[str, Any]:
         else:
             report[name] = run_stage(name, cfg, prev, run_dir, group, resume_checkpoint(cfg, stage_dir))
         prev = report[name]["export_dir"]
+    if cfg.evaluate and is_rank_zero():
+        report["evaluation"] = evaluate_final(cfg, report, run_dir)
     report["wall_seconds"] = round(time.time() - t0, 2)
     if is_rank_zero():
         write_report(run_dir, report)

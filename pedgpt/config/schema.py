@@ -123,6 +123,9 @@ class TrainSchema:
     max_nonfinite_in_a_row: int = 5
     dry_run: bool = False
     evaluate: bool = False
+    eval_suites: list[str] = field(default_factory=lambda: ["medkqa", "evidiag", "trerecom", "preference"])
+    eval_limit: Optional[int] = 32
+    eval_max_new_tokens: int = 64
     progress_bar: bool = True
     cpt: CPTSchema = field(default_factory=CPTSchema)
     sft: StageSchema = field(default_factory=StageSchema)

@@ -4,6 +4,9 @@ Every problem raises :class:`ConfigError` with one line naming the config key, b
 """
 from __future__ import annotations
 
+import json
+import os
+
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
@@ -59,13 +62,65 @@ def _combination_check(cfg: DictConfig) -> None:
             raise ConfigError("adapter: stage mole needs an adapter (adapter=moe_lora)")
         if int(cfg.adapter.rank) <= 0:
             raise ConfigError(f"adapter.rank: must be positive, got {cfg.adapter.rank}")
+    for key, low in (("checkpoint_every_n_steps", 0), ("keep_last_checkpoints", 1), ("max_nonfinite_in_a_row", 0),
+                     ("trainer.accumulate_grad_batches", 1)):
+        if int(OmegaConf.select(cfg, key)) < low:
+            raise ConfigError(f"{key}: must be at least {low}, got {OmegaConf.select(cfg, key)}")
+    from pedgpt.data.templates import template_names
+    if cfg.model.template not in template_names():
+        raise ConfigError(f"model.template: unknown chat template {cfg.model.template!r}; registered: {template_names()}")
+    if cfg.adapter.name != "none":
+        from pedgpt.adapters.routers import get_router
+        try:
+            get_router(cfg.adapter.router)
+        except ValueError as e:
+            raise ConfigError(f"adapter.router: {e}") from None
     if cfg.trainer.strategy not in ("auto", "ddp", "fsdp"):
         raise ConfigError(f"trainer.strategy: must be auto, ddp or fsdp, got {cfg.trainer.strategy!r}")
     if not set(cfg.logger.kinds) <= {"csv", "wandb"}:
         raise ConfigError(f"logger.kinds: only csv and wandb are supported, got {list(cfg.logger.kinds)}")
 
 
+STAGE_FILES = {"cpt": ("cpt", "sft"), "sft": ("sft",), "dfpo": ("dfpo",), "mole": ("sft",)}
+TASK_ROUTERS = ("task", "token_task_aux")
+
+
+def _has_record(path: str, want=lambda rec: True) -> bool:
+    """Whether a JSONL file holds a record satisfying ``want`` (stops at the first one)."""
+    with open(path, encoding="utf-8") as f:
+        return any(line.strip() and want(json.loads(line)) for line in f)
+
+
+def _path_check(cfg: DictConfig) -> None:
+    """Files the run will need hours later: the ``init_from`` export and the PedCorpus of every stage."""
+    if cfg.init_from:
+        if not os.path.exists(os.path.join(cfg.init_from, "config.json")):
+            raise ConfigError(f"init_from: {cfg.init_from} is not an HF export (no config.json)")
+        if not any(os.path.exists(os.path.join(cfg.init_from, f)) for f in ("tokenizer.json", "tokenizer.model")):
+            raise ConfigError(f"init_from: {cfg.init_from} has no tokenizer (tokenizer.json or tokenizer.model)")
+    if cfg.data.root is None:
+        return
+    for stage in cfg.pipeline:
+        for sub in STAGE_FILES[stage]:
+            for split in ("train", "dev"):
+                path = os.path.join(cfg.data.root, sub, f"{split}.jsonl")
+                if not os.path.exists(path):
+                    raise ConfigError(f"data.root: {path} is missing (stage {stage} needs it); build a PedCorpus "
+                                      f"with `python -m pedgpt.data.build source_dir=... out_dir={cfg.data.root}`")
+    if "dfpo" in cfg.pipeline and not _has_record(os.path.join(cfg.data.root, "dfpo", "train.jsonl")):
+        raise ConfigError(f"data.root: {os.path.join(cfg.data.root, 'dfpo', 'train.jsonl')} holds no preference "
+                          "pairs; stage dfpo needs them")
+    if "mole" in cfg.pipeline and cfg.adapter.router in TASK_ROUTERS:
+        from pedgpt.data.schema import PEDIATRIC_TASKS
+        path = os.path.join(cfg.data.root, "sft", "train.jsonl")
+        if not _has_record(path, lambda rec: rec.get("task") in PEDIATRIC_TASKS):
+            raise ConfigError(f"adapter.router: {cfg.adapter.router} routes by task, but {path} holds no "
+                              f"instruction labelled with a task of {list(PEDIATRIC_TASKS)}")
+
+
 def validate(cfg: DictConfig) -> DictConfig:
     _schema_check(cfg)
     _combination_check(cfg)
+    if not cfg.dry_run:
+        _path_check(cfg)
     return cfg
