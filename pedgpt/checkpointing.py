@@ -12,6 +12,7 @@ import os
 import random
 import re
 import shutil
+import zipfile
 from typing import Any
 
 import lightning as L
@@ -103,6 +104,8 @@ def verify_checkpoint(path: str) -> None:
         if not os.path.exists(os.path.join(path, ".metadata")):
             raise CheckpointError(f"{path}: incomplete sharded checkpoint (no .metadata)")
         return
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive whose directory is at the very end
+        raise CheckpointError(f"{path}: corrupted or truncated checkpoint (not a complete torch.save archive)")
     try:
         torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means the file is unusable
@@ -137,7 +140,7 @@ class PeriodicCheckpoint(L.Callback):
             shutil.rmtree(tmp, ignore_errors=True) if os.path.isdir(tmp) else (os.path.exists(tmp) and os.remove(tmp))
         trainer.strategy.barrier()
         try:
-            trainer.save_checkpoint(tmp)
+            trainer.save_checkpoint(tmp, weights_only=False)
         except BaseException:
             if trainer.is_global_zero:  # e.g. a full disk: drop the partial file, keep the previous checkpoint
                 shutil.rmtree(tmp, ignore_errors=True) if os.path.isdir(tmp) else (os.path.exists(tmp) and os.remove(tmp))

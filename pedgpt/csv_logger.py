@@ -2,8 +2,10 @@
 
 Lightning's ``CSVLogger`` buffers 100 steps by default and deletes ``metrics.csv`` when its directory is
 reused. This one flushes every ``flush_every_n_steps`` logging calls (each flush appends and fsyncs), and
-when resuming from a checkpoint at step ``resume_step`` it keeps the existing rows up to that step and
-drops the later ones (the resumed run logs them again, with identical values).
+when resuming from a checkpoint at step ``resume_step`` it keeps the existing rows before that step and
+drops the later ones (the resumed run logs them again, with identical values). Lightning logs the metrics
+of the batch that brings ``global_step`` to N at step N - 1, so a checkpoint at global step N holds
+exactly the batches whose rows have ``step < N``.
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ class ResumableCSVLogger(Logger):
         with open(self.path, newline="") as f:
             reader = csv.DictReader(f)
             self.keys = list(reader.fieldnames or [])
-            rows = [r for r in reader if r.get("step") not in (None, "") and int(r["step"]) <= step]
+            rows = [r for r in reader if r.get("step") not in (None, "") and int(r["step"]) < step]
         tmp = self.path + ".tmp"
         _fsync_write_rows(tmp, self.keys, rows, "w", header=True)
         os.replace(tmp, self.path)
