@@ -98,6 +98,8 @@ def build_trainer(cfg: DictConfig, name: str, stage_dir: str, loggers: list, cal
         if tr.get(k) is None:
             tr[k] = st[k]
     tr.pop("fsdp", None)
+    tr.pop("gradient_clip_val", None)  # applied by the module (manual optimisation, with the non-finite guard)
+    tr.pop("accumulate_grad_batches", None)
     strategy = build_strategy(tr.pop("strategy"), tr, cfg)
     tr = {k: v for k, v in tr.items() if v is not None}
     return L.Trainer(**tr, strategy=strategy, logger=loggers or False, callbacks=callbacks,
@@ -195,6 +197,8 @@ def run_stage(name: str, cfg: DictConfig, init_dir: str, run_dir: str, group: st
         result.update(val_reward_accuracy=val_metrics.get("val/rewards/accuracies"),
                       val_reward_margin=val_metrics.get("val/rewards/margins"),
                       val_following_nll=val_metrics.get("val/loss/following"), val_pairs=len(val))
+    if name == "mole" and getattr(module, "val_task_loss", None):
+        result["val_loss_by_task"] = module.val_task_loss
     if name == "mole" and module.val_router:
         result["router_weights"] = module.val_router["gate_mean"]
         result["router_entropy"] = module.val_router["entropy"]

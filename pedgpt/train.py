@@ -23,6 +23,8 @@ def quiet_libraries() -> None:
                  "lightning.pytorch.accelerators.cuda", "transformers.modeling_utils"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    # the data position is restored by ExamplesDataModule.state_dict (exact), not by a stateful dataloader
+    warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
     warnings.filterwarnings("ignore", message=".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
 
 

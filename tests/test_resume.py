@@ -175,12 +175,6 @@ def nan_on_calls(monkeypatch, bad_calls):
     return calls
 
 
-SKIPS_COUNT = pytest.mark.xfail(strict=True, reason=(
-    "reported: Lightning increments global_step (optim_progress.optimizer.step.total.completed) and steps the LR "
-    "scheduler after optimizer_step() whether or not optimizer.step ran, so a skipped step still counts"))
-
-
-@SKIPS_COUNT
 def test_skipped_steps_count_neither_toward_max_steps_nor_the_lr_schedule(cache_dir, tmp_path, monkeypatch):
     calls = nan_on_calls(monkeypatch, {3, 6})
     cfg = tiny_cfg(cache_dir, "+experiment=sft_demo", "trainer.max_steps=8", "checkpoint_every_n_steps=8")

@@ -259,8 +259,12 @@ def write_jsonl(path: str, records: Iterable[Record]) -> int:
 
 def read_jsonl(path: str, kind: str | None = None) -> Iterator[Record]:
     """Read records; a malformed line raises ``RecordError`` naming the file and line number."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise RecordError(f"{path}:{lineno}: not UTF-8 ({e.reason} at byte {e.start})") from None
             if not line.strip():
                 continue
             try:

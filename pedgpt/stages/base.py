@@ -51,8 +51,13 @@ class CausalLMStage(L.LightningModule):
     def __init__(self, init_dir: str, optimizer: Callable[..., torch.optim.Optimizer], *, warmup_steps: int = 0,
                  min_lr_ratio: float = 0.1, loss_chunk_size: int = 0, dtype: str = "float32",
                  trust_remote_code: bool = False, activation_checkpointing: bool = False,
-                 max_nonfinite_in_a_row: int = 5, fsdp: dict | None = None):
+                 max_nonfinite_in_a_row: int = 5, fsdp: dict | None = None, gradient_clip_val: float | None = None,
+                 accumulate_grad_batches: int = 1):
         super().__init__()
+        # manual optimisation: a non-finite step must not count toward max_steps nor move the LR schedule
+        self.automatic_optimization = False
+        self.gradient_clip_val = gradient_clip_val
+        self.accumulate_grad_batches = max(1, int(accumulate_grad_batches))
         self.init_dir = init_dir
         self.optimizer_factory = optimizer
         self.warmup_steps = warmup_steps
@@ -107,11 +112,24 @@ class CausalLMStage(L.LightningModule):
                            step=self.trainer.global_step)
 
     # -- state Lightning does not checkpoint by itself -----------------------------------------------
+    def model_fingerprint(self) -> dict[str, Any]:
+        """What must match for a checkpoint to belong to this model (architecture + adapter)."""
+        c = self.lm.config
+        arch = {k: getattr(c, k, None) for k in ("model_type", "vocab_size", "hidden_size", "intermediate_size",
+                                                 "num_hidden_layers", "num_attention_heads", "num_key_value_heads")}
+        return {"arch": arch, "adapter": getattr(self, "adapter_cfg", None)}
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["pedgpt"] = {"rng": rng_state(), "nonfinite_skipped": self.nonfinite_skipped}
+        checkpoint["pedgpt"] = {"rng": rng_state(), "nonfinite_skipped": self.nonfinite_skipped,
+                                "stage": self.stage_name, "init_dir": os.path.abspath(self.init_dir),
+                                "model": self.model_fingerprint()}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        from pedgpt.checkpointing import CheckpointError
         state = checkpoint.get("pedgpt", {})
+        if "model" in state and state["model"] != self.model_fingerprint():
+            raise CheckpointError(f"the checkpoint was written for another model or adapter ({state['model']}) than "
+                                  f"this run's ({self.model_fingerprint()}); resume with the same model and adapter settings")
         self.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
         self._pending_rng = state.get("rng")
 
@@ -120,35 +138,47 @@ class CausalLMStage(L.LightningModule):
             set_rng_state(self._pending_rng)
             self._pending_rng = None
 
-    # -- non-finite guard: one combined check per step, agreed by all ranks --------------------------
-    def optimizer_step(self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
-        loss = optimizer_closure()
-        if self._step_is_finite(loss, optimizer):
-            self._nonfinite_run = 0
-            optimizer.step(closure=lambda: None)
+    # -- the optimisation step, with a non-finite guard: one combined check per step, agreed by all ranks --
+    def optimization_step(self, loss: torch.Tensor, batch_idx: int) -> None:
+        """Backward; every ``accumulate_grad_batches`` batches: check, clip and step (or skip and count)."""
+        opt, sched = self.optimizers(), self.lr_schedulers()
+        self.manual_backward(loss / self.accumulate_grad_batches)
+        if (batch_idx + 1) % self.accumulate_grad_batches:
             return
-        optimizer.zero_grad(set_to_none=True)
+        params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        norm = self._total_norm(params)
+        if self._all_finite(loss, norm):
+            self._nonfinite_run = 0
+            if self.gradient_clip_val:
+                torch.nn.utils.clip_grads_with_norm_(params, self.gradient_clip_val, norm)
+            opt.step()
+            sched.step()
+        else:
+            self._skip_step()
+        opt.zero_grad(set_to_none=True)
+
+    @staticmethod
+    def _total_norm(params: list[torch.Tensor]) -> torch.Tensor:
+        if not params:
+            return torch.zeros(())
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params], error_if_nonfinite=False)
+        return norm.full_tensor() if hasattr(norm, "full_tensor") else norm
+
+    def _all_finite(self, loss: torch.Tensor, norm: torch.Tensor) -> bool:
+        flag = (torch.isfinite(norm.float()) & torch.isfinite(loss.detach().float())).to(torch.float32)
+        if world_size() > 1:
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag.item())
+
+    def _skip_step(self) -> None:
         self.nonfinite_skipped += 1
         self._nonfinite_run += 1
-        self.print(f"non-finite loss or gradient at step {self.trainer.global_step}: step skipped "
+        self.print(f"non-finite loss or gradient after step {self.trainer.global_step}: step skipped "
                    f"({self._nonfinite_run} in a row, {self.nonfinite_skipped} in total)")
         if self._nonfinite_run > self.max_nonfinite_in_a_row:
             raise NonFiniteError(f"{self._nonfinite_run} non-finite steps in a row (max_nonfinite_in_a_row="
                                  f"{self.max_nonfinite_in_a_row}); stopping. The last good checkpoint is intact; "
                                  "lower the learning rate or check the data, then resume with ckpt_path=last")
-
-    def _step_is_finite(self, loss: torch.Tensor | None, optimizer: Any) -> bool:
-        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-        total = torch.nn.utils.get_total_norm(grads, error_if_nonfinite=False) if grads else torch.zeros(())
-        if hasattr(total, "full_tensor"):
-            total = total.full_tensor()
-        flag = torch.isfinite(total.float())
-        if loss is not None:
-            flag = flag & torch.isfinite(loss.detach().float())
-        flag = flag.to(torch.float32)
-        if world_size() > 1:
-            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-        return bool(flag.item())
 
     # -- optimisation --------------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -171,8 +201,9 @@ class CausalLMStage(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, metrics = self.compute_loss(batch, "train")
+        self.optimization_step(loss, batch_idx)
         self._log_split("train", loss, metrics, batch)
-        return loss
+        return loss.detach()
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, metrics = self.compute_loss(batch, "val")

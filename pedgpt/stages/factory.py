@@ -94,6 +94,8 @@ def build_module(name: str, cfg: DictConfig, init_dir: str, ref_dir: str | None 
                   dtype=cfg.model.dtype, trust_remote_code=bool(cfg.model.trust_remote_code),
                   activation_checkpointing=bool(st.activation_checkpointing),
                   max_nonfinite_in_a_row=int(cfg.max_nonfinite_in_a_row),
+                  gradient_clip_val=cfg.trainer.gradient_clip_val,
+                  accumulate_grad_batches=int(cfg.trainer.accumulate_grad_batches),
                   fsdp=(OmegaConf.to_container(cfg.trainer.fsdp, resolve=True) or {}) if cfg.trainer.strategy == "fsdp" else None)
     if name == "dfpo":
         policy_adapter = adapter_kwargs(cfg) if st.ref == "adapter_disabled" else None
