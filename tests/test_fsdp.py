@@ -50,6 +50,19 @@ def _shard_worker(rank: int, world: int, port: int, init_dir: str, out_dir: str,
         ids = torch.arange(3, 19).view(2, 8)
         with torch.no_grad():
             sharded = net(ids, ids)[0]
+        # one AdamW step, then the bytes this rank really holds for parameters, gradients and optimizer state
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+        loss = -net(ids, ids)[0].sum()
+        loss.backward()
+        opt.step()
+        local = lambda t: t.to_local() if hasattr(t, "to_local") else t  # noqa: E731
+        held = {"params": sum(local(p).numel() * local(p).element_size() for p in net.parameters()),
+                "grads": sum(local(p.grad).numel() * local(p.grad).element_size() for p in net.parameters()),
+                "optimizer": sum(local(v).numel() * local(v).element_size() for st in opt.state.values()
+                                 for k, v in st.items() if k != "step")}
+        q.put(("held", rank, held))
+        with torch.no_grad():
+            trained = net(ids, ids)[0]
         full = gather_full_state_dict(net.lm)
         if rank == 0:
             net.lm.save_pretrained(out_dir, state_dict=full)
@@ -57,7 +70,7 @@ def _shard_worker(rank: int, world: int, port: int, init_dir: str, out_dir: str,
             with torch.no_grad():
                 unsharded = ref(ids, ids)[0]
                 reloaded = SequenceLogProbs(load_pretrained(out_dir))(ids, ids)[0]
-            q.put(("result", sharded, unsharded, reloaded))
+            q.put(("result", sharded.tolist(), unsharded.tolist(), trained.tolist(), reloaded.tolist()))  # plain data
         q.put(("shapes", rank, shapes))
     finally:
         dist.destroy_process_group()
@@ -71,7 +84,7 @@ def test_two_processes_each_hold_half_of_every_parameter_and_match_one_process(t
     procs = [ctx.Process(target=_shard_worker, args=(r, 2, port, tiny_init, str(tmp_path / "export"), q)) for r in range(2)]
     for p in procs:
         p.start()
-    msgs = [q.get(timeout=240) for _ in range(3)]
+    msgs = [q.get(timeout=240) for _ in range(5)]
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
@@ -82,9 +95,16 @@ def test_two_processes_each_hold_half_of_every_parameter_and_match_one_process(t
         assert local0[0] + local1[0] == full[0], name           # the two shards make up dim 0
         assert abs(local0[0] - local1[0]) <= 1, name             # each holds half
         assert local0[1:] == full[1:]
-    _, sharded, unsharded, reloaded = next(m for m in msgs if m[0] == "result")
+    sharded, unsharded, trained, reloaded = (torch.tensor(x) for x in next(m for m in msgs if m[0] == "result")[1:])
     assert torch.allclose(sharded, unsharded, atol=1e-5)
-    assert torch.equal(reloaded, unsharded)                        # the consolidated export is the model
+    assert not torch.allclose(trained, unsharded, atol=1e-3)       # the step changed the model
+    assert torch.allclose(reloaded, trained, atol=1e-5)            # the consolidated HF export is the trained model
+    # the dry-run planner's model-state bytes equal what rank 0 (the largest shards) really holds
+    from pedgpt.models.build import load_pretrained
+    from pedgpt.planner import model_state_bytes
+    tensors = [(tuple(p.shape), True) for p in load_pretrained(tiny_init).parameters()]
+    held0 = next(m[2] for m in msgs if m[0] == "held" and m[1] == 0)
+    assert model_state_bytes(tensors, 2) == held0
 
 
 def _train(args, run_dir, timeout=600):

@@ -112,6 +112,12 @@ class PathsSchema:
 
 
 @dataclass
+class PlanSchema:
+    gpu_memory_gb: float = 80.0
+    usable_fraction: float = 0.9
+
+
+@dataclass
 class TrainSchema:
     name: str = "demo"
     pipeline: list[str] = field(default_factory=lambda: ["cpt", "sft", "dfpo", "mole"])
@@ -137,3 +143,4 @@ class TrainSchema:
     trainer: TrainerSchema = field(default_factory=TrainerSchema)
     logger: LoggerSchema = field(default_factory=LoggerSchema)
     paths: PathsSchema = field(default_factory=PathsSchema)
+    plan: PlanSchema = field(default_factory=PlanSchema)
