@@ -15,6 +15,7 @@ import sys
 from dataclasses import replace
 from typing import Any, Callable, TextIO
 
+from pedgpt.cli import UsageError, number, parse_args
 from pedgpt.data.schema import TASKS, Message
 from pedgpt.generation import PRESETS, GenerationSettings, stream_generate
 from pedgpt.models.export import LoadedModel, load_for_inference, newest_run_export
@@ -24,36 +25,6 @@ _SETTING_KEYS = ("max_new_tokens", "temperature", "top_p", "top_k", "seed", "rep
 CHAT_KEYS = ("model", "adapter", "task", "system", "preset", "device", "output_root") + _SETTING_KEYS
 DEFAULT_TASK = "consult"
 HELP = "命令：/reset 新对话  /task 名称 切换任务（" + " ".join(TASKS) + "）  /exit 退出"
-
-
-class UsageError(ValueError):
-    """A bad command-line argument; the message names the key."""
-
-
-# -- command line -----------------------------------------------------------------------------------
-def parse_args(argv: list[str], known: tuple[str, ...]) -> dict[str, str]:
-    """``key=value`` words (``--key=value`` and ``--key value`` too) into a dict; unknown keys raise."""
-    out: dict[str, str] = {}
-    i = 0
-    while i < len(argv):
-        word = argv[i]
-        key, eq, value = word.lstrip("-").partition("=")
-        if not eq:
-            if not word.startswith("--") or i + 1 >= len(argv):
-                raise UsageError(f"argument {word!r}: expected key=value (keys: {', '.join(known)})")
-            value, i = argv[i + 1], i + 1
-        if key not in known:
-            raise UsageError(f"unknown key {key!r}; known keys: {', '.join(known)}")
-        out[key] = value
-        i += 1
-    return out
-
-
-def number(args: dict[str, str], key: str, kind: type) -> Any:
-    try:
-        return kind(args[key])
-    except ValueError:
-        raise UsageError(f"{key}={args[key]!r}: expected {kind.__name__}") from None
 
 
 def settings_from_args(args: dict[str, str], default_preset: str) -> GenerationSettings:

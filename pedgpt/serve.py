@@ -18,7 +18,8 @@ import ipaddress
 import os
 import sys
 
-from pedgpt.chat import (UsageError, check_task, number, parse_args, resolve_model, settings_from_args,
+from pedgpt.cli import UsageError, number, parse_args
+from pedgpt.chat import (check_task, resolve_model, settings_from_args,
                          task_or_default)
 
 SERVE_KEYS = ("model", "adapter", "task", "host", "port", "api_key", "preset", "device", "output_root",
