@@ -34,12 +34,24 @@ class LossHistory(L.Callback):
         return sum(self.losses[:k]) / k, sum(self.losses[-k:]) / k
 
 
-class Throughput(L.Callback):
-    """Logs tokens/s (label tokens), samples/s, step time and peak memory at logging steps.
+#: dense bf16 peak FLOP/s by GPU name fragment (vendor datasheets), for MFU
+PEAK_BF16_FLOPS = {"H200": 989.4e12, "H100": 989.4e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "L4": 121e12}
 
-    MFU on CUDA: model FLOPs per token = 6 × non-embedding parameters + 12 × layers × hidden × seq
-    (the attention score/value matmuls, forward + backward); activation-checkpoint recompute not counted.
-    """
+
+def peak_flops(device_name: str) -> float | None:
+    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in device_name), None)
+
+
+def flops_per_token(non_embedding_params: int, layers: int, hidden: int, seq_len: int) -> float:
+    """Training FLOPs per token: 6·N (forward + backward matmuls over the non-embedding weights) plus
+    12·L·h·s for the attention scores and weighted values (forward + backward). Activation-checkpoint
+    recompute is not counted (MFU, not hardware FLOPs utilisation)."""
+    return 6.0 * non_embedding_params + 12.0 * layers * hidden * seq_len
+
+
+class Throughput(L.Callback):
+    """Logs tokens/s (label tokens), samples/s, step time and peak memory at logging steps, and MFU on
+    CUDA (``flops_per_token`` × tokens/s ÷ the GPU's dense bf16 peak; see :func:`flops_per_token`)."""
 
     def __init__(self, peak_flops: float | None = None) -> None:
         self.peak_flops = peak_flops
@@ -47,11 +59,18 @@ class Throughput(L.Callback):
         self._tokens = 0
         self._samples = 0
         self._steps = 0
+        self._seen = 0
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.peak_flops is None and pl_module.device.type == "cuda":
+            self.peak_flops = peak_flops(torch.cuda.get_device_name(pl_module.device))
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         if self._steps == 0:
             self._t0 = time.perf_counter()
         self._samples += int(batch["input_ids"].shape[0])
+        mask = batch.get("attention_mask")
+        self._seen += int(batch["input_ids"].numel()) if mask is None or mask.dim() != 2 else int(mask.sum())
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -68,7 +87,8 @@ class Throughput(L.Callback):
         if torch.cuda.is_available() and pl_module.device.type == "cuda":
             metrics["train/peak_mem_gb"] = torch.cuda.max_memory_allocated(pl_module.device) / 2**30
             if self.peak_flops and getattr(pl_module, "flops_per_token", None):
-                metrics["train/mfu"] = pl_module.flops_per_token * tok / dt / self.peak_flops
+                # tokens here are this rank's label tokens; FLOPs are spent on all non-pad tokens of the batch
+                metrics["train/mfu"] = pl_module.flops_per_token * self._seen / dt / self.peak_flops
         for lg in trainer.loggers:
             lg.log_metrics(metrics, step=trainer.global_step)
-        self._t0, self._tokens, self._samples, self._steps = time.perf_counter(), 0, 0, 0
+        self._t0, self._tokens, self._samples, self._steps, self._seen = time.perf_counter(), 0, 0, 0, 0

@@ -44,7 +44,7 @@ class EpochShuffleSampler(Sampler[int]):
 
 class ExamplesDataModule(L.LightningDataModule):
     def __init__(self, train: Sequence[Any], val: Sequence[Any], collate: Callable, batch_size: int,
-                 val_batch_size: int, seed: int, info: dict | None = None):
+                 val_batch_size: int, seed: int, info: dict | None = None, max_len: int | None = None):
         super().__init__()
         if not train:
             raise ValueError("the training set is empty after encoding (see the skip counts)")
@@ -52,6 +52,7 @@ class ExamplesDataModule(L.LightningDataModule):
         self.batch_size, self.val_batch_size = batch_size, val_batch_size
         self.sampler = EpochShuffleSampler(len(self.train), seed)
         self.info = info or {}
+        self.max_len = max_len
 
     @property
     def drop_last(self) -> bool:

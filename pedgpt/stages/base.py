@@ -107,6 +107,12 @@ class CausalLMStage(L.LightningModule):
     def on_fit_start(self) -> None:
         total, trainable = count_parameters(self.net)
         self.params_total, self.params_trainable = total, trainable
+        from pedgpt.callbacks import flops_per_token
+        c = self.lm.config
+        embed = self.lm.get_input_embeddings().weight
+        n_embed = embed.numel() if not hasattr(embed, "full_tensor") else embed.shape.numel()
+        seq = getattr(self.trainer.datamodule, "max_len", None) or getattr(c, "max_position_embeddings", 2048)
+        self.flops_per_token = flops_per_token(total - n_embed, c.num_hidden_layers, c.hidden_size, int(seq))
         for lg in self.loggers:
             lg.log_metrics({"model/params_total": float(total), "model/params_trainable": float(trainable)},
                            step=self.trainer.global_step)

@@ -71,7 +71,8 @@ def stage_examples(name: str, cfg: DictConfig, tokenizer: Any) -> tuple[list, li
 
 def build_datamodule(name: str, cfg: DictConfig, train: list, val: list, collate: Any, info: dict) -> ExamplesDataModule:
     st = cfg[name]
-    return ExamplesDataModule(train, val, collate, int(st.batch_size), int(st.val_batch_size), int(cfg.seed), info)
+    return ExamplesDataModule(train, val, collate, int(st.batch_size), int(st.val_batch_size), int(cfg.seed), info,
+                              max_len=int(st.max_len))
 
 
 def adapter_kwargs(cfg: DictConfig) -> dict | None:
