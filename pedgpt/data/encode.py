@@ -46,28 +46,40 @@ def encode_pairs(pairs: Sequence[PreferencePair], tokenizer: Any, template: Chat
                  skipped: Counter) -> list[dict]:
     """Preference pairs → chosen/rejected examples sharing the prompt (left-truncated to fit).
 
-    Pairs whose chosen and rejected answers are identical or empty, or whose answers cannot fit in
-    ``max_len`` with at least one prompt token, are skipped and counted by reason.
+    Both answers are kept whole and condition on the same prompt: the prompt loses the same number of
+    leading tokens in both rows, enough for the longer answer to fit in ``max_len``. Labels cover the
+    final answer only (earlier assistant turns of a multi-turn prompt are context). Pairs whose chosen
+    and rejected answers are identical or empty, or whose answers cannot fit in ``max_len`` with at
+    least one prompt token, are skipped and counted by reason.
     """
     out = []
-    for i, p in enumerate(pairs):
+    for p in pairs:
         if not p.chosen.strip() or not p.rejected.strip():
             skipped["empty_answer"] += 1
             continue
         if p.chosen.strip() == p.rejected.strip():
             skipped["identical_chosen_rejected"] += 1
             continue
-        conv_c = [*p.prompt, _assistant(p.chosen)]
-        conv_r = [*p.prompt, _assistant(p.rejected)]
-        c = template.encode(tokenizer, conv_c, p.system, max_len=max_len)
-        r = template.encode(tokenizer, conv_r, p.system, max_len=max_len)
-        if c is None or r is None:
+        c = template.encode(tokenizer, [*p.prompt, _assistant(p.chosen)], p.system)
+        r = template.encode(tokenizer, [*p.prompt, _assistant(p.rejected)], p.system)
+        prompt_len = _prompt_length(c["labels"])
+        cut = max(0, len(c["input_ids"]) - max_len, len(r["input_ids"]) - max_len)
+        if cut >= prompt_len:
             skipped["pair_longer_than_max_len"] += 1
             continue
-        out.append({"chosen_ids": c["input_ids"], "chosen_labels": c["labels"],
-                    "rejected_ids": r["input_ids"], "rejected_labels": r["labels"],
+        masked = [IGNORE_INDEX] * (prompt_len - cut)  # earlier assistant turns are context, not answer
+        out.append({"chosen_ids": c["input_ids"][cut:], "chosen_labels": masked + c["labels"][prompt_len:],
+                    "rejected_ids": r["input_ids"][cut:], "rejected_labels": masked + r["labels"][prompt_len:],
                     "task_id": task_id(p.task), "index": len(out)})
     return out
+
+
+def _prompt_length(labels: list[int]) -> int:
+    """Tokens before the final answer (the prompt of a single-answer conversation)."""
+    n = len(labels)
+    while n and labels[n - 1] != IGNORE_INDEX:
+        n -= 1
+    return n
 
 
 def _assistant(text: str):

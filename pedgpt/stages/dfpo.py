@@ -31,7 +31,7 @@ class DFPOStage(CausalLMStage):
         if ref not in REFERENCE_MODES:
             raise ValueError(f"dfpo.ref must be one of {REFERENCE_MODES}, got {ref!r}")
         if ref == "adapter_disabled" and not adapter:
-            raise ValueError("dfpo.ref=adapter_disabled needs an adapter on the policy (adapter=moe_lora or lora)")
+            raise ValueError("dfpo.ref=adapter_disabled needs an adapter on the policy (adapter=moe_lora)")
         self.beta, self.mu, self.loss_name, self.label_smoothing = beta, mu, loss, label_smoothing
         self.ref_mode, self.ref_dir, self.adapter_cfg = ref, ref_dir or self.init_dir, adapter
         self._ref_holder: list[SequenceLogProbs] = []  # online reference, kept out of state_dict/optimizer

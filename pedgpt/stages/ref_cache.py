@@ -20,16 +20,21 @@ from pedgpt.data.collate import collate_preference
 log = logging.getLogger(__name__)
 
 
-def _file_sha256(path: str) -> str:
-    """sha256 of a file, memoised in a sidecar keyed by size and mtime (large checkpoints hash once)."""
+def _file_sha256(path: str, cache_dir: str | None = None) -> str:
+    """sha256 of a file, memoised under ``cache_dir`` keyed by path, size and mtime (large checkpoints hash
+    once); nothing is written next to the weights."""
     st = os.stat(path)
-    side = f"{path}.sha256.json"
-    key = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    key = {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    side = None
+    if cache_dir:
+        name = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        side = os.path.join(cache_dir, "file_hashes", f"{name}.json")
     try:
-        with open(side) as f:
-            memo = json.load(f)
-        if memo.get("key") == key:
-            return memo["sha256"]
+        if side:
+            with open(side) as f:
+                memo = json.load(f)
+            if memo.get("key") == key:
+                return memo["sha256"]
     except (OSError, ValueError):
         pass
     h = hashlib.sha256()
@@ -37,22 +42,26 @@ def _file_sha256(path: str) -> str:
         for block in iter(lambda: f.read(1 << 24), b""):
             h.update(block)
     digest = h.hexdigest()
-    try:
-        with open(side, "w") as f:
-            json.dump({"key": key, "sha256": digest}, f)
-    except OSError:
-        pass
+    if side:
+        try:
+            os.makedirs(os.path.dirname(side), exist_ok=True)
+            tmp = f"{side}.tmp{os.getpid()}"
+            with open(tmp, "w") as f:
+                json.dump({"key": key, "sha256": digest}, f)
+            os.replace(tmp, side)
+        except OSError:
+            pass
     return digest
 
 
-def weights_hash(model_dir: str) -> str:
+def weights_hash(model_dir: str, cache_dir: str | None = None) -> str:
     files = sorted(f for f in os.listdir(model_dir) if f.endswith(".safetensors"))
     if not files:
         raise FileNotFoundError(f"{model_dir}: no *.safetensors files to fingerprint the reference model")
     h = hashlib.sha256()
     for f in files:
         h.update(f.encode())
-        h.update(_file_sha256(os.path.join(model_dir, f)).encode())
+        h.update(_file_sha256(os.path.join(model_dir, f), cache_dir).encode())
     return h.hexdigest()
 
 
@@ -65,10 +74,10 @@ def data_hash(examples: Sequence[dict]) -> str:
 
 
 def fingerprint(examples: Sequence[dict], *, template: str, tokenizer_fp: str, max_len: int, truncation: str,
-                dtype: str, ref_dir: str) -> str:
+                dtype: str, ref_dir: str, cache_dir: str | None = None) -> str:
     blob = json.dumps({"data": data_hash(examples), "template": template, "tokenizer": tokenizer_fp,
                        "max_len": max_len, "truncation": truncation, "dtype": dtype,
-                       "weights": weights_hash(ref_dir), "version": 1}, sort_keys=True)
+                       "weights": weights_hash(ref_dir, cache_dir), "version": 1}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
