@@ -74,10 +74,10 @@ def merge_diseases(diseases: list[Disease]) -> list[Disease]:
     return [best[name] for name in sorted(best)]
 
 
-def kg_records(diseases: list[Disease], cfg: Any, split_cfg: SplitConfig, skipped: Counter) -> list[Record]:
+def kg_records(diseases: list[Disease], cfg: Any, split_cfg: SplitConfig) -> list[Record]:
     """Task items, preference pairs and CPT text from the KG; each item takes its disease's split.
 
-    A disease too sparse for the templates of one kind is counted as ``kg_<kind>_no_template``."""
+    A disease yields the intents its non-empty fields allow (``kg_tasks.has_intent``)."""
     depts = list(cfg.kg.task_departments)
     by_symptom: dict[str, list[int]] = defaultdict(list)
     for i, d in enumerate(diseases):
@@ -96,18 +96,10 @@ def kg_records(diseases: list[Disease], cfg: Any, split_cfg: SplitConfig, skippe
         # Distractors must share a symptom, so the diseases sharing none are left out up front: the
         # same result as the whole table, without scanning it for every case.
         table = [diseases[i] for i in sorted({i for s in d.symptoms for i in by_symptom[s]})]
-        makers = [("cpt", lambda: kg_tasks.cpt_texts(d))]
+        made: list[Record] = list(kg_tasks.cpt_texts(d))
         if is_task:
-            makers += [("medkqa", lambda: kg_tasks.medkqa_items(d, seed)),
-                       ("evidiag", lambda: kg_tasks.evidiag_items(d, table, seed)),
-                       ("trerecom", lambda: kg_tasks.trerecom_items(d, seed)),
-                       ("preference", lambda: kg_tasks.preference_pairs(d, table, seed))]
-        made: list[Record] = []
-        for what, make in makers:
-            try:
-                made += make()
-            except ValueError:  # a disease too sparse for every template of this kind
-                skipped[f"kg_{what}_no_template"] += 1
+            made += kg_tasks.medkqa_items(d, seed) + kg_tasks.evidiag_items(d, table, seed) + \
+                kg_tasks.trerecom_items(d, seed) + kg_tasks.preference_pairs(d, table, seed)
         for r in made:
             r.split = split
         out += made
@@ -183,7 +175,7 @@ def build(cfg: Any) -> dict[str, Any]:
     for path in progress_iter(files, "reading sources", cfg.progress):
         raw += convert_file(path, cfg, skipped)
     diseases = merge_diseases([r for r in raw if isinstance(r, Disease)])
-    kg = kg_records(diseases, cfg, split_cfg, skipped)
+    kg = kg_records(diseases, cfg, split_cfg)
     if cfg.rewrite.enabled:
         from pedgpt.data.rewrite import rewrite_records
 

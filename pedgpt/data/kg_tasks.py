@@ -54,17 +54,30 @@ def fields_of(d: Disease) -> dict[str, str]:
     }
 
 
+def template_fields(template: str) -> set[str]:
+    """The ``str.format`` field names of a template."""
+    return {f for _, f, _, _ in _FORMATTER.parse(template) if f}
+
+
+def usable(templates: Sequence[str], values: dict[str, str]) -> list[int]:
+    """Indices of the templates whose fields are all non-empty in ``values``."""
+    return [i for i, t in enumerate(templates) if all(values.get(f) for f in template_fields(t))]
+
+
 def has_intent(d: Disease, intent: str) -> bool:
-    return all(getattr(d, f) for f in T.INTENT_FIELDS[intent])
+    """Whether ``d`` yields a record for ``intent``: the intent's own fields are non-empty and each template
+    list the record draws from (``INTENT_TEMPLATES``) has a template whose fields are all non-empty."""
+    if not all(getattr(d, f) for f in T.INTENT_FIELDS[intent]):
+        return False
+    values = {**fields_of(d), **dict.fromkeys(T.CASE_FIELDS, "-")}
+    return all(usable(ts, values) for ts in T.INTENT_TEMPLATES[intent])
 
 
 def _pick(rng: random.Random, templates: Sequence[str], values: dict[str, str]) -> tuple[int, str]:
-    """Draw one template whose fields are all non-empty; return (its index in ``templates``, filled text)."""
-    usable = [i for i, t in enumerate(templates)
-              if all(values.get(f) for _, f, _, _ in _FORMATTER.parse(t) if f)]
-    if not usable:
-        raise ValueError(f"no usable template for {values.get('name')!r} among {templates[:1]}...")
-    i = rng.choice(usable)
+    """Draw one template whose fields are all non-empty; return (its index in ``templates``, filled text).
+
+    Callers check :func:`has_intent` first, so a usable template always exists."""
+    i = rng.choice(usable(templates, values))
     return i, templates[i].format(**values)
 
 
@@ -214,8 +227,8 @@ def preference_pairs(disease: Disease, all_diseases: Sequence[Disease], seed: in
         else:
             values = fields_of(d)
             qi, question = _pick(rng, T.QUESTIONS[intent], values)
-            usable = [p for p in T.POINTS[intent] if all(values.get(f) for _, f, _, _ in _FORMATTER.parse(p) if f)]
-            bi, body = -1, "\n".join(f"{i}. {p.format(**values)}" for i, p in enumerate(usable, 1))
+            points = [T.POINTS[intent][i] for i in usable(T.POINTS[intent], values)]
+            bi, body = -1, "\n".join(f"{i}. {p.format(**values)}" for i, p in enumerate(points, 1))
         oi, opener = _pick(rng, T.OPENERS, values)
         ci, closer = _pick(rng, T.CLOSERS, values)
         style = rng.choice(sorted(T.REJECTED))
@@ -233,10 +246,9 @@ def cpt_texts(disease: Disease) -> list[PretrainText]:
     """Encyclopedia-style paragraphs (overview, presentation, diagnosis, treatment, prevention, advice),
     leaving out a paragraph whose fields are empty."""
     values, out = fields_of(disease), []
-    for i, t in enumerate(T.CPT_PARAGRAPHS):
-        if all(values.get(f) for _, f, _, _ in _FORMATTER.parse(t) if f):
-            out.append(PretrainText(text=t.format(**values), source=disease.source,
-                                    id=stable_id(disease.source, disease.name, "cpt", i)))
+    for i in usable(T.CPT_PARAGRAPHS, values):
+        out.append(PretrainText(text=T.CPT_PARAGRAPHS[i].format(**values), source=disease.source,
+                                id=stable_id(disease.source, disease.name, "cpt", i)))
     return out
 
 

@@ -105,10 +105,21 @@ FOLLOWUP_ANSWERS = [
     "结合症状和{checks_done}的结果，可以诊断为{name}。\n依据：{reasons}\n排除其他疾病：{differential}\n后续处理：{treat_detail}",
     "检查结果与{name}相符，诊断基本明确。{reasons}\n鉴别：{differential}\n接下来：{treat_detail}{nursing}",
 ]
+#: Fields ``kg_tasks._case`` fills for every case (``checks_done`` from the checks, which ``case_followup``
+#: requires), so a case template never lacks them.
+CASE_FIELDS = ("age", "child", "duration", "case_symptoms", "rivals", "checks_done", "differential", "reasons")
 REASON = "{name}的典型表现包括{symptoms}，与孩子的{matched}相符；{people}"
 DIFF_UNIQUE = "{rival}虽然也可以出现{shared}，但通常伴有{unique}，本例没有提到，因此可能性较小。"
 DIFF_PEOPLE = "{rival}也会出现{shared}，但它的典型表现与本例不完全吻合，且{rival_people}"
 NO_RIVAL = "暂无需要特别鉴别的常见疾病，但仍需医生面诊确认。"
+
+#: The template lists an intent's records draw from, in drawing order. An intent is skipped for a disease
+#: when one of them has no template whose fields are all non-empty (e.g. ``plan`` without drugs).
+INTENT_TEMPLATES: dict[str, tuple[list[str], ...]] = {
+    **{i: (QUESTIONS[i], ANSWERS[i]) for i in QUESTIONS},
+    "case": (CASE_QUESTIONS, CASE_ANSWERS),
+    "case_followup": (CASE_QUESTIONS, FOLLOWUP_FIRST, FOLLOWUP_SECOND, FOLLOWUP_ANSWERS),
+}
 
 # --- preference pairs ---------------------------------------------------------------------------------
 OPENERS = [
