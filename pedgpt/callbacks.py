@@ -50,7 +50,7 @@ def flops_per_token(non_embedding_params: int, layers: int, hidden: int, seq_len
 
 
 class Throughput(L.Callback):
-    """Logs tokens/s (label tokens), samples/s, step time and peak memory at logging steps, and MFU on
+    """Logs tokens/s (non-pad), label tokens/s, samples/s, step time and peak memory at logging steps, and MFU on
     CUDA (``flops_per_token`` × tokens/s ÷ the GPU's dense bf16 peak; see :func:`flops_per_token`)."""
 
     def __init__(self, peak_flops: float | None = None) -> None:
@@ -82,13 +82,13 @@ class Throughput(L.Callback):
             return
         dt = max(1e-9, time.perf_counter() - self._t0)
         tok = float(self._tokens) if torch.is_tensor(self._tokens) else float(self._tokens)
-        metrics = {"train/tokens_per_s": tok / dt, "train/samples_per_s": self._samples / dt,
-                   "train/step_time": dt / self._steps}
+        metrics = {"train/tokens_per_s": self._seen / dt, "train/label_tokens_per_s": tok / dt,
+                   "train/samples_per_s": self._samples / dt, "train/step_time": dt / self._steps}
         if torch.cuda.is_available() and pl_module.device.type == "cuda":
             metrics["train/peak_mem_gb"] = torch.cuda.max_memory_allocated(pl_module.device) / 2**30
             if self.peak_flops and getattr(pl_module, "flops_per_token", None):
                 # tokens here are this rank's label tokens; FLOPs are spent on all non-pad tokens of the batch
                 metrics["train/mfu"] = pl_module.flops_per_token * self._seen / dt / self.peak_flops
-        for lg in trainer.loggers:
-            lg.log_metrics(metrics, step=trainer.global_step)
+        for lg in trainer.loggers:  # the step Lightning logs this batch's loss at
+            lg.log_metrics(metrics, step=max(0, trainer.global_step - 1))
         self._t0, self._tokens, self._samples, self._steps, self._seen = time.perf_counter(), 0, 0, 0, 0

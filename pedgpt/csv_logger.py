@@ -38,7 +38,11 @@ class ResumableCSVLogger(Logger):
         self.path = os.path.join(log_dir, METRICS_FILE)
         self.keys: list[str] = []
         self.buffer: list[dict[str, Any]] = []
+        from pedgpt.pipeline import is_rank_zero
+
         os.makedirs(log_dir, exist_ok=True)
+        if not is_rank_zero():
+            return  # rank 0 owns the file
         if resume_step is not None and os.path.exists(self.path):
             self._truncate_after(resume_step)
         elif os.path.exists(self.path):

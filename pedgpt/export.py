@@ -7,7 +7,6 @@ adapter export — or, with ``merge_task=``, merged into plain weights for that 
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -16,6 +15,7 @@ from typing import Any
 import torch
 
 from pedgpt.cli import UsageError, parse_args
+from pedgpt.stages.base import export_adapter
 
 PREFIX = "net.lm."
 
@@ -59,20 +59,18 @@ def export_checkpoint(ckpt: str, out: str, merge_task: str | None = None) -> str
     if missing or unexpected:
         raise ValueError(f"{ckpt}: does not match the model of {info['init_dir']} "
                          f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    os.makedirs(out, exist_ok=True)
-    if adapter and merge_task:
-        from pedgpt.adapters import merge_for_task
-        merge_for_task(lm, merge_task).save_pretrained(out, safe_serialization=True)
-    elif adapter:
-        from pedgpt.adapters import save_adapter
-        save_adapter(lm, out)
-        with open(os.path.join(out, "pedgpt_export.json"), "w") as f:
-            json.dump({"type": "moe_lora_adapter", "base_model": info["init_dir"]}, f, indent=1)
-    elif merge_task:
+    tokenizer = AutoTokenizer.from_pretrained(info["init_dir"])
+    if merge_task and not adapter:
         raise ValueError(f"merge_task={merge_task}: {ckpt} holds no adapter to merge")
-    else:
-        lm.save_pretrained(out, safe_serialization=True)
-    AutoTokenizer.from_pretrained(info["init_dir"]).save_pretrained(out)
+    if adapter and not merge_task:
+        export_adapter(lm, out, tokenizer, info["init_dir"], writer=True)
+        return out
+    os.makedirs(out, exist_ok=True)
+    if adapter:
+        from pedgpt.adapters import merge_for_task
+        lm = merge_for_task(lm, merge_task)
+    lm.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
     return out
 
 

@@ -30,8 +30,17 @@ COMPLETE = "pedgpt_complete.json"
 EVAL_KEYS = ("rouge1", "rougeL", "bleu4", "gleu", "distinct2", "accuracy", "reward_accuracy")
 
 
+def global_rank() -> int:
+    """This process's global rank from the launcher's environment (torchrun, SLURM or Lightning)."""
+    for key in ("RANK", "SLURM_PROCID"):
+        if key in os.environ:
+            return int(os.environ[key])
+    return int(os.environ.get("NODE_RANK", "0")) * int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1) + \
+        int(os.environ.get("LOCAL_RANK", "0"))
+
+
 def is_rank_zero() -> bool:
-    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+    return global_rank() == 0
 
 
 def export_complete(path: str) -> bool:
@@ -107,6 +116,13 @@ def build_trainer(cfg: DictConfig, name: str, stage_dir: str, loggers: list, cal
                      enable_checkpointing=False, enable_model_summary=False, use_distributed_sampler=False)
 
 
+def inference_device(cfg: DictConfig) -> torch.device:
+    """Where one-off inference passes (the DFPO reference) run: this rank's GPU when training uses GPUs."""
+    if cfg.trainer.accelerator in ("cuda", "gpu", "auto") and torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
 def attach_reference(cfg: DictConfig, train: list, val: list, ref_dir: str, pad_id: int) -> str:
     """Load or compute (once, then cache) the reference log-probs of every pair; returns 'hit' or 'miss'."""
     from pedgpt.models.build import load_pretrained
@@ -115,13 +131,15 @@ def attach_reference(cfg: DictConfig, train: list, val: list, ref_dir: str, pad_
 
     st = cfg.dfpo
     fp = rc.fingerprint(train + val, template=cfg.model.template, tokenizer_fp=tokenizer_fingerprint(ref_dir),
-                        max_len=int(st.max_len), truncation="left", dtype=cfg.model.dtype, ref_dir=ref_dir)
+                        max_len=int(st.max_len), truncation="left", dtype=cfg.model.dtype, ref_dir=ref_dir,
+                        cache_dir=cfg.paths.cache_dir)
     cached = rc.load_cached(cfg.paths.cache_dir, fp)
     status = "hit" if cached is not None else "miss"
     grouped = torch.distributed.is_available() and torch.distributed.is_initialized()
     if cached is None and (is_rank_zero() or not grouped):
         from pedgpt.stages.base import DTYPES
         ref = SequenceLogProbs(load_pretrained(ref_dir, DTYPES[cfg.model.dtype], bool(cfg.model.trust_remote_code)))
+        ref.to(inference_device(cfg))
         cached = rc.compute_reference_logps(ref, train + val, pad_id, int(st.val_batch_size))
         del ref
         if is_rank_zero():
@@ -237,6 +255,14 @@ def evaluate_final(cfg: DictConfig, report: dict[str, Any], run_dir: str) -> dic
     return metrics
 
 
+def _without_ckpt_path(cfg: DictConfig) -> DictConfig:
+    from omegaconf import open_dict
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.ckpt_path = None
+    return cfg
+
+
 def _anything_to_resume(cfg: DictConfig, run_dir: str) -> bool:
     for name in cfg.pipeline:
         stage_dir = os.path.join(run_dir, name)
@@ -270,6 +296,7 @@ def run_pipeline(cfg: DictConfig, run_dir: str) -> dict[str, Any]:
                               "(pass the run directory of the interrupted run as hydra.run.dir, or drop ckpt_path)")
     prev = prepare_initial_export(cfg, run_dir)
     report["init_dir"] = prev
+    explicit = cfg.ckpt_path not in (None, "last")  # a given checkpoint belongs to the first unfinished stage
     for name in cfg.pipeline:
         stage_dir = os.path.join(run_dir, name)
         if resuming and export_complete(os.path.join(stage_dir, "export")) and os.path.exists(os.path.join(stage_dir, "result.json")):
@@ -277,6 +304,8 @@ def run_pipeline(cfg: DictConfig, run_dir: str) -> dict[str, Any]:
             report[name] = json.load(open(os.path.join(stage_dir, "result.json")))
         else:
             report[name] = run_stage(name, cfg, prev, run_dir, group, resume_checkpoint(cfg, stage_dir))
+            if explicit:
+                cfg = _without_ckpt_path(cfg)
         prev = report[name]["export_dir"]
     if cfg.evaluate and is_rank_zero():
         report["evaluation"] = evaluate_final(cfg, report, run_dir)

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from conftest import CONF, ROOT, compose
 from pedgpt.config.validate import ConfigError, validate
@@ -18,7 +19,7 @@ def test_all_listed_experiments_exist():
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_composes_and_validates(name):
-    cfg = compose([f"+experiment={name}"])
+    cfg = compose([f"+experiment={name}", "dry_run=true"])  # GPU experiments: no device check on this machine
     validate(cfg)
     stage = name.split("_")[0]
     assert list(cfg.pipeline) == [stage]
@@ -87,6 +88,20 @@ def test_dry_run_13b_prints_the_published_parameter_count():
     assert abs(plan["params_total"] - 13.9e9) / 13.9e9 < 0.01  # Baichuan2-13B: 13.9B (published)
     assert plan["gpus"] == 8
     assert plan["bytes_per_gpu"] >= 16 * plan["params_trainable"] / plan["gpus"]
+
+
+def test_gpu_experiment_on_a_cpu_machine_fails_at_startup_naming_the_key(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    r = _run(["+experiment=sft_13b", f"hydra.run.dir={tmp_path}", "init_from=/nonexistent"])
+    assert r.returncode == 2
+    assert "trainer.accelerator=cuda: no CUDA device" in r.stderr.strip().splitlines()[-1]
+
+
+def test_required_init_from_is_named(tmp_path):
+    r = _run(["+experiment=dfpo_7b", "trainer=cpu", f"hydra.run.dir={tmp_path}"])
+    assert r.returncode == 2
+    assert "init_from: required" in r.stderr.strip().splitlines()[-1]
 
 
 def test_missing_weights_is_one_clear_error(tmp_path):

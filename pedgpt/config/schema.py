@@ -78,6 +78,13 @@ class AdapterSchema:
 
 
 @dataclass
+class FSDPSchema:
+    param_dtype: str = "bfloat16"
+    reduce_dtype: str = "float32"
+    reshard_after_forward: bool = True
+
+
+@dataclass
 class TrainerSchema:
     accelerator: str = "cpu"
     devices: Any = 1
@@ -91,7 +98,7 @@ class TrainerSchema:
     gradient_clip_val: Optional[float] = None
     accumulate_grad_batches: int = 1
     deterministic: bool = False
-    fsdp: dict[str, Any] = field(default_factory=dict)  # FSDP2: param_dtype, reduce_dtype, reshard_after_forward
+    fsdp: FSDPSchema = field(default_factory=FSDPSchema)
 
 
 @dataclass

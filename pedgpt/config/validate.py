@@ -118,9 +118,28 @@ def _path_check(cfg: DictConfig) -> None:
                               f"instruction labelled with a task of {list(PEDIATRIC_TASKS)}")
 
 
+def _device_check(cfg: DictConfig) -> None:
+    from pedgpt.distributed.strategy import check_devices
+    try:
+        check_devices(OmegaConf.to_container(cfg.trainer, resolve=True))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _required_check(cfg: DictConfig) -> None:
+    """A real-model run that starts at DFPO or MoE-LoRA must start from the previous stage's export."""
+    first = cfg.pipeline[0]
+    if first in ("dfpo", "mole") and not cfg.model.build_from_config and not cfg.init_from:
+        prev = {"dfpo": "sft", "mole": "dfpo"}[first]
+        raise ConfigError(f"init_from: required when a {cfg.model.name} run starts at {first}: pass the {prev} "
+                          f"export, e.g. init_from=<run_dir>/{prev}/export")
+
+
 def validate(cfg: DictConfig) -> DictConfig:
     _schema_check(cfg)
     _combination_check(cfg)
     if not cfg.dry_run:
+        _required_check(cfg)
+        _device_check(cfg)
         _path_check(cfg)
     return cfg

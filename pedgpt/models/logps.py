@@ -63,6 +63,6 @@ class SequenceLogProbs(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 position_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        out = decoder_of(self.lm)(input_ids=input_ids, attention_mask=attention_mask,
-                                  position_ids=position_ids, use_cache=False)
+        extra = {"position_ids": position_ids} if position_ids is not None else {}  # remote-code models may lack it
+        out = decoder_of(self.lm)(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **extra)
         return selected_token_logps(out.last_hidden_state, self.lm.get_output_embeddings(), labels, self.chunk_size)

@@ -24,6 +24,26 @@ class NonFiniteError(RuntimeError):
     pass
 
 
+def export_adapter(lm: torch.nn.Module, out_dir: str, tokenizer: Any, base_dir: str, writer: bool) -> None:
+    """Adapter tensors + config, the tokenizer, and a pointer to the frozen base it was trained on.
+
+    Every rank gathers the (possibly sharded) adapter tensors; only ``writer`` keeps the files.
+    """
+    import json
+    import tempfile
+
+    from pedgpt.adapters import save_adapter
+    if not writer:
+        with tempfile.TemporaryDirectory() as scratch:
+            save_adapter(lm, scratch)
+        return
+    os.makedirs(out_dir, exist_ok=True)
+    save_adapter(lm, out_dir)
+    tokenizer.save_pretrained(out_dir)
+    with open(os.path.join(out_dir, "pedgpt_export.json"), "w") as f:
+        json.dump({"type": "moe_lora_adapter", "base_model": os.path.abspath(base_dir)}, f, indent=1)
+
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -224,18 +244,22 @@ class CausalLMStage(L.LightningModule):
         shown = loss.detach() if shown is None else shown
         if on_step:
             self.last_train_loss = shown
+        # per-step values are this rank's (no collective on the hot path); validation metrics are synced
         self.log(f"{split}/loss", shown, prog_bar=True, on_step=on_step, on_epoch=not on_step, batch_size=bs,
-                 sync_dist=not synced)
+                 sync_dist=not (synced or on_step))
         tokens = metrics.pop("tokens", None)
         if tokens is not None:
             self.step_tokens = tokens
         for k, v in metrics.items():
-            self.log(f"{split}/{k}", v, on_step=on_step, on_epoch=not on_step, batch_size=bs, sync_dist=True)
+            self.log(f"{split}/{k}", v, on_step=on_step, on_epoch=not on_step, batch_size=bs, sync_dist=not on_step)
 
     # -- export --------------------------------------------------------------------------------------
     def export(self, out_dir: str, tokenizer: Any, writer: bool = True) -> None:
-        """HF-format export (``save_pretrained`` + tokenizer). Called on every rank (a sharded model is
-        gathered collectively); only ``writer`` writes files."""
+        """HF-format export (``save_pretrained`` + tokenizer), or an adapter export when the model carries
+        MoE-LoRA adapters. Called on every rank (sharded tensors are gathered collectively); only
+        ``writer`` writes files."""
+        if getattr(self, "adapter_cfg", None):
+            return export_adapter(self.lm, out_dir, tokenizer, self.init_dir, writer)
         state = None
         if self.is_sharded:
             from pedgpt.distributed.fsdp import gather_full_state_dict

@@ -7,8 +7,6 @@ task (``val/loss/<task>``, kept in ``val_task_loss``), accumulated as tensors an
 """
 from __future__ import annotations
 
-import json
-import os
 from typing import Any
 
 import torch
@@ -120,21 +118,3 @@ class MoLEStage(PerTaskValLoss, CausalLMStage):
             for lg in self.loggers:
                 lg.log_metrics(metrics, step=self.trainer.global_step)
         return out
-
-    def export(self, out_dir: str, tokenizer: Any, writer: bool = True) -> None:
-        """Adapter export: adapter tensors + config, the tokenizer, and a pointer to the frozen base.
-
-        Every rank gathers the (possibly sharded) adapter tensors; only ``writer`` keeps the files.
-        """
-        import tempfile
-
-        from pedgpt.adapters import save_adapter
-        if not writer:
-            with tempfile.TemporaryDirectory() as scratch:
-                save_adapter(self.lm, scratch)
-            return
-        os.makedirs(out_dir, exist_ok=True)
-        save_adapter(self.lm, out_dir)
-        tokenizer.save_pretrained(out_dir)
-        with open(os.path.join(out_dir, "pedgpt_export.json"), "w") as f:
-            json.dump({"type": "moe_lora_adapter", "base_model": os.path.abspath(self.init_dir)}, f, indent=1)
