@@ -38,3 +38,20 @@ def compose(overrides=()):
     from hydra import compose as hydra_compose, initialize_config_dir
     with initialize_config_dir(version_base="1.3", config_dir=CONF):
         return hydra_compose(config_name="train", overrides=list(overrides))
+
+
+@pytest.fixture(scope="session")
+def shared_corpus(tmp_path_factory):
+    """One PedCorpus build of ../shared/data (or $PEDGPT_DATA_DIR) per test session: (out_dir, stats)."""
+    from test_build import run_build, shared_data_dir
+    src = shared_data_dir()
+    if src is None:
+        pytest.skip("needs ../shared/data or PEDGPT_DATA_DIR")
+    out = tmp_path_factory.mktemp("shared_pedcorpus")
+    return out, run_build(src, out)
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory):
+    """A cache directory shared by the shared-data tests (the tokenizer trained on the build is reused)."""
+    return tmp_path_factory.mktemp("shared_cache")

@@ -131,10 +131,10 @@ def shared_data_dir():
 @pytest.mark.shared_data
 @pytest.mark.slow
 @pytest.mark.skipif(shared_data_dir() is None, reason="needs ../shared/data or PEDGPT_DATA_DIR")
-def test_shared_data_build(tmp_path):
-    s = run_build(shared_data_dir(), tmp_path / "out")
+def test_shared_data_build(shared_corpus):
+    out, s = shared_corpus
     assert all(s["tasks"][t] >= 500 for t in ("medkqa", "evidiag", "trerecom")), s["tasks"]
     assert s["sources"]["cmd"] >= 2000
-    train = {r.id for r in records(tmp_path / "out", "sft/train.jsonl")}
+    train = {r.id for r in records(out, "sft/train.jsonl")}
     for suite in ("medkqa", "evidiag", "trerecom", "cmd"):
-        assert not train & {r.id for r in records(tmp_path / "out", f"eval/{suite}.jsonl")}, suite
+        assert not train & {r.id for r in records(out, f"eval/{suite}.jsonl")}, suite

@@ -112,11 +112,10 @@ def test_tokenizer_is_trained_on_the_built_training_splits(corpus, trained):
 @pytest.mark.shared_data
 @pytest.mark.slow
 @pytest.mark.skipif(shared_data_dir() is None, reason="needs ../shared/data or PEDGPT_DATA_DIR")
-def test_sft_demo_trains_on_the_shared_data_build(tmp_path):
-    out = tmp_path / "pedcorpus"
-    run_build(shared_data_dir(), out)
+def test_sft_demo_trains_on_the_shared_data_build(tmp_path, shared_corpus, shared_cache):
+    out, _ = shared_corpus
     cfg = compose(["+experiment=sft_demo", f"data.root={out}", "trainer.max_steps=2", "trainer.limit_val_batches=1",
-                   "progress_bar=false", "logger=csv", f"paths.cache_dir={tmp_path / 'cache'}"])
+                   "progress_bar=false", "logger=csv", f"paths.cache_dir={shared_cache}"])
     report = run_pipeline(cfg, str(tmp_path / "run"))
     assert report["pipeline"] == ["sft"] and report["sft"]["steps"] == 2
     data = report["sft"]["data"]  # every record is encoded or counted by reason (max_len 256 drops long ones)

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from conftest import compose
-from test_build import run_build, shared_data_dir
+from test_build import shared_data_dir
 
 MAX_LEN = 1024
 
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.shared_data, pytest.mark.slow,
               pytest.mark.skipif(shared_data_dir() is None, reason="needs ../shared/data or PEDGPT_DATA_DIR")]
 
 
-def test_sft_packing_efficiency_on_the_shared_data(tmp_path):
+def test_sft_packing_efficiency_on_the_shared_data(shared_corpus, shared_cache):
     from pedgpt.data import stage_data as sd
     from pedgpt.data.encode import encode_instructions
     from pedgpt.data.packing import pack_greedy
@@ -26,10 +26,9 @@ def test_sft_packing_efficiency_on_the_shared_data(tmp_path):
     from pedgpt.models.tokenizer import cached_tokenizer
     from pedgpt.pipeline import tokenizer_texts
 
-    out = tmp_path / "pedcorpus"
-    run_build(shared_data_dir(), out)
+    out, _ = shared_corpus
     cfg = compose([f"data.root={out}"])
-    tok, _ = cached_tokenizer(tokenizer_texts(cfg), None, int(cfg.model.vocab_size), cfg.model.template)
+    tok, _ = cached_tokenizer(tokenizer_texts(cfg), str(shared_cache), int(cfg.model.vocab_size), cfg.model.template)
     records = sd.corpus_part(cfg.data, "sft", "train")
     skipped: Counter = Counter()
     examples = encode_instructions(records, tok, get_template(cfg.model.template), MAX_LEN, skipped)
