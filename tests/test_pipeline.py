@@ -34,7 +34,9 @@ def test_short_demo_runs_all_four_stages(short_demo):
         assert r["steps"] == 3
         assert os.path.exists(run / stage / "metrics.csv")
         assert r["export_dir"] == str(run / stage / "export")
-    assert on_disk["dfpo"]["val_pairs"] >= 64
+    from pedgpt.data.demo import build_demo_corpus
+    dev_pairs = [p for p in build_demo_corpus(0)["preference"] if p.split == "dev"]
+    assert on_disk["dfpo"]["val_pairs"] == len(dev_pairs) - sum(on_disk["dfpo"]["data"]["skipped"].values()) >= 64
     assert 0 <= on_disk["dfpo"]["val_reward_accuracy"] <= 1
     weights = on_disk["mole"]["router_weights"]
     assert {"medkqa", "evidiag", "trerecom"} <= set(weights)
