@@ -29,6 +29,7 @@ class StageSchema:
 @dataclass
 class CPTSchema(StageSchema):
     instruction_ratio: float = 0.3
+    source_epochs: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

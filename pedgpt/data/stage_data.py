@@ -39,12 +39,33 @@ def corpus_part(data_cfg: Any, part: str, split: str) -> list:
     return _read(data_cfg.root, {"cpt": "cpt", "sft": "sft", "preference": "dfpo"}[part], split)
 
 
-def hybrid_cpt_texts(texts: list[PretrainText], instructions: list[Instruction], ratio: float, render, seed: int
-                     ) -> tuple[list[str], dict[str, int]]:
+def repeat_by_source(records: list, epochs: dict[str, float], seed: int) -> list:
+    """Each record ``epochs[source]`` times (default 1): whole epochs repeat every record, a fractional
+    part adds a seeded sample of that source's records; 0 leaves the source out."""
+    by_source: dict[str, list] = {}
+    for r in records:
+        by_source.setdefault(r.source, []).append(r)
+    rng = random.Random(seed)
+    out: list = []
+    for source in sorted(by_source):
+        recs = by_source[source]
+        e = float(epochs.get(source, 1.0))
+        if e < 0:
+            raise ValueError(f"cpt.source_epochs.{source}: must be >= 0, got {e}")
+        whole, frac = int(e), e - int(e)
+        out += recs * whole + rng.sample(recs, round(frac * len(recs)))
+    return out
+
+
+def hybrid_cpt_texts(texts: list[PretrainText], instructions: list[Instruction], ratio: float, render, seed: int,
+                     source_epochs: dict[str, float] | None = None) -> tuple[list[str], dict[str, int]]:
     """Plain texts mixed with instructions flattened to text, instructions making up ``ratio`` of documents.
 
-    Instructions are sampled without replacement (and cycled only when more are needed than exist).
+    ``source_epochs`` repeats (or subsamples) plain texts per upstream source before mixing. Instructions
+    are sampled without replacement (and cycled only when more are needed than exist).
     """
+    if source_epochs:
+        texts = repeat_by_source(texts, source_epochs, seed)
     plain = [t.text for t in texts if t.text.strip()]
     if not 0 <= ratio < 1:
         raise ValueError(f"cpt.instruction_ratio must be in [0, 1), got {ratio}")

@@ -38,8 +38,9 @@ def stage_examples(name: str, cfg: DictConfig, tokenizer: Any) -> tuple[list, li
         render = functools.partial(flatten_instruction, template=tmpl, eos_token=tokenizer.eos_token)
         split_docs = {}
         for split in ("train", "dev"):
+            epochs = OmegaConf.to_container(st.source_epochs) if split == "train" else None
             docs, mix = sd.hybrid_cpt_texts(sd.corpus_part(data, "cpt", split), sd.corpus_part(data, "sft", split),
-                                            float(st.instruction_ratio), render, int(cfg.seed))
+                                            float(st.instruction_ratio), render, int(cfg.seed), epochs)
             split_docs[split] = encode_texts(docs, tokenizer, max_len)
             info[f"{split}_mix"] = mix
         train, val = split_docs["train"], split_docs["dev"]
