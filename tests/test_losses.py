@@ -83,12 +83,11 @@ def test_lm_losses():
     assert sequence_mean_nll(s, n).tolist() == [2.0, 2.0]
 
 
-trl = pytest.importorskip("trl", reason="TRL comparison needs the bench extra")
-
-
-def test_agrees_with_trl_rpo_on_equal_length_chosen():
-    from trl.trainer.dpo_trainer import DPOTrainer  # noqa: F401  (import proves the installed TRL has it)
-    # TRL's RPO term: NLL averaged over all chosen tokens of the batch (= per-sequence mean when lengths are equal)
+def test_agrees_with_trl_sigmoid_plus_sft_reduction_on_equal_length_chosen():
+    """TRL (1.16, ``DPOTrainer._compute_loss`` with ``loss_type=["sigmoid", "sft"]``, its form of ``rpo_alpha``)
+    takes the SFT term as ``-chosen_per_token_logps[chosen_mask].mean()``: the mean over all chosen tokens of
+    the batch. That reduction is reproduced here on per-token NLLs; DFPO's per-sequence mean agrees with it
+    exactly when every chosen answer has the same length, and differs otherwise (second half)."""
     (pc, pr, rc, rr), _ = _rand(seed=6)
     T = 7
     tok_nll = torch.rand(16, T, dtype=torch.float64)
@@ -96,3 +95,8 @@ def test_agrees_with_trl_rpo_on_equal_length_chosen():
     ours, _ = dfpo_loss(pc, pr, rc, rr, tok_nll.mean(-1), beta=0.1, mu=0.5)
     trl_style = (-torch.nn.functional.logsigmoid(0.1 * ((pc - rc) - (pr - rr)))).mean() + 0.5 * trl_nll
     assert ours.item() == pytest.approx(trl_style.item(), rel=1e-12)
+    lengths = torch.arange(1, 17)  # unequal lengths: the two reductions disagree
+    mask = torch.arange(T * 3)[None, :] < lengths[:, None]
+    nll = torch.rand(16, T * 3, dtype=torch.float64) * mask
+    per_seq = nll.sum(-1) / lengths
+    assert abs(per_seq.mean() - nll[mask].mean()) > 1e-3
