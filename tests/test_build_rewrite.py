@@ -1,43 +1,24 @@
 """The optional rewrite step against a local OpenAI-compatible stub server on 127.0.0.1."""
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+
+from stub_openai import ChatStub, serving
 from omegaconf import OmegaConf
 
 from pedgpt.data.rewrite import chat_completion, rewrite_records
 from pedgpt.data.schema import Instruction, Message
 
 
-class Stub(BaseHTTPRequestHandler):
-    seen: list = []
-
-    def do_POST(self):  # noqa: N802 (http.server API)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        Stub.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        original = body["messages"][-1]["content"].split("原回答：\n")[-1]
-        reply = {"choices": [{"message": {"role": "assistant", "content": "润色后：" + original}}]}
-        data = json.dumps(reply, ensure_ascii=False).encode("utf-8")
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+class Stub(ChatStub):
+    def reply(self, body):
+        return "润色后：" + body["messages"][-1]["content"].split("原回答：\n")[-1]
 
 
 @pytest.fixture()
 def server():
-    Stub.seen = []
-    httpd = HTTPServer(("127.0.0.1", 0), Stub)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Stub) as url:
+        yield url
 
 
 def test_chat_completion_protocol(server):

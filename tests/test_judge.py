@@ -1,10 +1,10 @@
 """Pairwise judge: verdict parsing, both-order combination, and the HTTP backend against a local server."""
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
+from stub_openai import ChatStub, serving
 
 from pedgpt.judge import main
 from pedgpt.judging.verdict import combine, parse_verdict
@@ -27,42 +27,24 @@ def test_combine_counts_disagreement_as_tie():
     assert combine("C", "B") == "tie" and combine(None, "A") is None
 
 
-class Judge(BaseHTTPRequestHandler):
+class Judge(ChatStub):
     """Prefers the longer answer; "[[A]]" whatever the answers when the question says 偏心; free text on "???"."""
 
-    seen_auth: list = []
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        Judge.seen_auth.append(self.headers.get("Authorization"))
+    def reply(self, body):
         prompt = body["messages"][0]["content"]
         a = re.search(r"\[回答A\]\n(.*?)\n\n\[回答B\]", prompt, re.S).group(1)
         b = re.search(r"\[回答B\]\n(.*?)\n$", prompt, re.S).group(1)
         if "???" in a + b:
-            reply = "这个问题我没法判断。"
-        elif "偏心" in prompt:
-            reply = "[[A]]"
-        else:
-            reply = "回答A更好" if len(a) > len(b) else "最终：[[B]]" if len(b) > len(a) else "两者相当，平局"
-        data = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+            return "这个问题我没法判断。"
+        if "偏心" in prompt:
+            return "[[A]]"
+        return "回答A更好" if len(a) > len(b) else "最终：[[B]]" if len(b) > len(a) else "两者相当，平局"
 
 
 @pytest.fixture
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Judge)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
-    srv.server_close()
+    with serving(Judge) as url:
+        yield url
 
 
 def write(path, rows):
@@ -83,7 +65,7 @@ def test_http_judge_win_tie_lose_per_task(server, tmp_path, monkeypatch, capsys)
     write(tmp_path / "A.jsonl", a)
     write(tmp_path / "B.jsonl", b)
     monkeypatch.setenv("PEDGPT_JUDGE_API_KEY", SECRET)
-    Judge.seen_auth = []
+    Judge.seen = []
     out = tmp_path / "out"
     rc = main([str(tmp_path / "A.jsonl"), str(tmp_path / "B.jsonl"), "--backend", "http", "--base-url", server,
                "--model", "judge-1", "--out", str(out)])
@@ -94,7 +76,7 @@ def test_http_judge_win_tie_lose_per_task(server, tmp_path, monkeypatch, capsys)
     assert result["by_task"]["trerecom"] == {**result["by_task"]["trerecom"], "win": 0, "tie": 0, "lose": 1,
                                              "unparseable": 1, "n": 2}
     assert result["unparseable"] == 1 and result["win_rate"] == pytest.approx(25.0)
-    assert Judge.seen_auth == [f"Bearer {SECRET}"] * 10  # 5 pairs × 2 orders; the cmmlu row is ignored
+    assert [r["auth"] for r in Judge.seen] == [f"Bearer {SECRET}"] * 10  # 5 pairs × 2 orders; the cmmlu row is ignored
     assert (out / "judge_win_tie_lose.png").exists()
     written = "".join(p.read_text(errors="ignore") for p in out.iterdir() if p.suffix in (".json", ".jsonl"))
     assert SECRET not in written + captured.out + captured.err
