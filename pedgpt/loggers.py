@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -21,14 +22,12 @@ def wandb_mode(cfg_mode: str | None) -> str:
 
 def wandb_run_id(stage_dir: str, resume: bool) -> str:
     """The stage's W&B run id, kept in the stage directory so a resumed stage continues the same run."""
-    import wandb
-
     from pedgpt.pipeline import is_rank_zero
 
     path = os.path.join(stage_dir, "wandb_run_id.txt")
     if resume and os.path.exists(path):
         return open(path).read().strip()
-    run_id = wandb.util.generate_id()
+    run_id = uuid.uuid4().hex[:12]
     if is_rank_zero():  # only rank 0 logs to W&B; other ranks must not overwrite its id
         os.makedirs(stage_dir, exist_ok=True)
         with open(path, "w") as f:

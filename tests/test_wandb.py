@@ -40,6 +40,9 @@ def test_one_offline_run_per_stage_with_job_type_group_and_config(offline_env, t
         assert wandb.run is None
         assert any(d.startswith("offline-run-") for d in os.listdir(tmp_path / stage / "wandb"))
     assert seen[0] != seen[1]
+    (lg,) = build_loggers(cfg, "dfpo", str(tmp_path), group="run-42", resume_step=2)  # a resumed stage
+    assert lg.experiment.id == seen[1]                                                # continues its W&B run
+    close_loggers([lg])
 
 
 def test_dashboard_report_uses_the_logged_metric_names():

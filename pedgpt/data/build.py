@@ -128,7 +128,9 @@ def route(records: list[Record], cfg: Any) -> dict[str, list[Record]]:
         if isinstance(r, EvalItem):
             out[f"eval/{r.suite}.jsonl"].append(r)
         elif isinstance(r, PretrainText):
-            out["cpt/train.jsonl" if r.split == "train" else "cpt/dev.jsonl"].append(r)
+            if r.split != "train":  # there is no cpt test file: held-out text stays held out, in dev
+                r.split = "dev"
+            out[f"cpt/{r.split}.jsonl"].append(r)
         elif isinstance(r, PreferencePair):
             out[{"train": "dfpo/train.jsonl", "dev": "dfpo/dev.jsonl"}.get(r.split, "eval/preference.jsonl")].append(r)
         elif r.split == "test":

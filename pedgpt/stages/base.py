@@ -51,6 +51,16 @@ def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
+def mean_over_ranks(x: torch.Tensor) -> torch.Tensor:
+    """The mean of a scalar over data-parallel ranks (one all-reduce; a no-op in one process)."""
+    ws = world_size()
+    if ws == 1:
+        return x
+    x = x.detach().clone()
+    dist.all_reduce(x)
+    return x / ws
+
+
 def global_token_stats(n_local: torch.Tensor, logp_local: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(normaliser, global mean NLL) from one all-reduce of [label tokens, summed NLL] over data-parallel ranks.
 

@@ -15,7 +15,7 @@ from pedgpt.losses.lm import sequence_mean_nll
 from pedgpt.losses.preference import dfpo_loss, dpo_loss
 from pedgpt.models.build import load_pretrained
 from pedgpt.models.logps import SequenceLogProbs
-from pedgpt.stages.base import CausalLMStage
+from pedgpt.stages.base import CausalLMStage, mean_over_ranks
 
 REFERENCE_MODES = ("cached", "online", "adapter_disabled")
 
@@ -81,6 +81,7 @@ class DFPOStage(CausalLMStage):
             loss, metrics = dpo_loss(logp[:k], logp[k:], ref_c, ref_r, beta=self.beta,
                                      label_smoothing=self.label_smoothing)
         metrics["tokens"] = n.sum()
+        metrics["global_loss"] = mean_over_ranks(loss.detach())  # the logged loss is the global batch's
         return loss, metrics
 
     def on_train_batch_end(self, *args: Any) -> None:

@@ -57,12 +57,12 @@ def stage_examples(name: str, cfg: DictConfig, tokenizer: Any) -> tuple[list, li
     else:
         raise ValueError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
     info.update(train_examples=len(train), val_examples=len(val), skipped=sd.count_skips(skipped))
-    if not val:
-        raise ValueError(f"{name}: no validation examples (the dev split is empty or everything in it was skipped: "
-                         f"{info['skipped'] or 'nothing skipped'}); a stage needs dev data to report val_loss")
     if not train:
         raise ValueError(f"{name}: no training examples left after encoding (skipped: {info['skipped'] or 'none'}; "
                          f"raise {name}.max_len={max_len} or check the data)")
+    if not val:
+        raise ValueError(f"{name}: no validation examples (the dev split is empty or everything in it was skipped: "
+                         f"{info['skipped'] or 'nothing skipped'}); a stage needs dev data to report val_loss")
     if name == "dfpo":
         collate = functools.partial(collate_preference, pad_id=pad)
     elif st.get("packing") and name != "mole":
