@@ -59,9 +59,13 @@ def plot_generation_scores(suites: dict[str, dict], path: str) -> str | None:
     ax.set_ylabel("score (×100)")
     ax.set_title("Generation suites (paper convention)")
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _save(fig, path: str) -> str:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _plt().close(fig)
     return path
 
 
@@ -74,10 +78,7 @@ def plot_department_gleu(suite: str, by_department: dict[str, dict], path: str) 
     ax.set_xticks(range(len(depts)), depts, rotation=45, ha="right")
     ax.set_ylabel("GLEU (×100)")
     ax.set_title(f"{suite}: GLEU by department")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_subject_accuracy(by_subject: dict[str, dict], path: str) -> str:
@@ -93,10 +94,7 @@ def plot_subject_accuracy(by_subject: dict[str, dict], path: str) -> str:
     ax.set_ylabel("accuracy (%)")
     ax.set_title("cmmlu_med: accuracy by subject")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_charts(out_dir: str, suites: dict[str, dict]) -> list[str]:
