@@ -1,86 +1,33 @@
 """``python -m pedgpt.export ckpt=PATH out=DIR [merge_task=TASK]`` — an HF export from any saved checkpoint.
 
 ``ckpt`` is a single-file Lightning checkpoint (``step=N.ckpt``) or a sharded (distributed checkpoint)
-directory written under FSDP. The model is rebuilt from the stage's starting export recorded in the
-checkpoint; a full model is written with ``save_pretrained`` + tokenizer, a MoE-LoRA adapter as an
-adapter export — or, with ``merge_task=``, merged into plain weights for that task (task router only).
+directory written under FSDP; see :mod:`pedgpt.training.checkpoint_export`.
 """
+
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-from typing import Any
+from collections.abc import Sequence
 
-import torch
-
-from pedgpt.cli import UsageError, parse_args
-from pedgpt.stages.base import export_adapter
-
-PREFIX = "net.lm."
+from pedgpt.common.errors import PedgptError
+from pedgpt.config.cli import ToolParser
+from pedgpt.data.schema import TASKS
+from pedgpt.training.checkpoint_export import export_checkpoint
 
 
-def load_checkpoint_state(ckpt: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(model state dict with ``net.lm.`` keys, checkpoint metadata) from a file or a sharded directory."""
-    from pedgpt.checkpointing import verify_checkpoint
-
-    if not os.path.exists(ckpt):
-        raise FileNotFoundError(f"ckpt={ckpt}: no such checkpoint")
-    verify_checkpoint(ckpt)
-    if os.path.isdir(ckpt):
-        from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "full.pt")
-            dcp_to_torch_save(ckpt, path)
-            state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-        meta = torch.load(os.path.join(ckpt, "meta.pt"), map_location="cpu", weights_only=True)
-        return state, meta
-    full = torch.load(ckpt, map_location="cpu", weights_only=True)
-    return full["state_dict"], full
+def parser() -> ToolParser:
+    p = ToolParser("python -m pedgpt.export", __doc__)
+    p.option("ckpt", required=True, help="a step=N.ckpt file or a sharded checkpoint directory")
+    p.option("out", required=True, help="the export directory to write")
+    p.option("merge_task", choices=TASKS, help="merge a task-router adapter into plain weights for this task")
+    return p
 
 
-def export_checkpoint(ckpt: str, out: str, merge_task: str | None = None) -> str:
-    from transformers import AutoTokenizer
-
-    from pedgpt.models.build import load_pretrained
-
-    state, meta = load_checkpoint_state(ckpt)
-    info = meta.get("pedgpt") or {}
-    if "init_dir" not in info:
-        raise ValueError(f"{ckpt}: no pedgpt metadata (init_dir); was it written by pedgpt.train?")
-    lm = load_pretrained(info["init_dir"])
-    adapter = (info.get("model") or {}).get("adapter")
-    if adapter:
-        from pedgpt.adapters import inject_moe_lora
-        lm = inject_moe_lora(lm, **adapter)
-    weights = {k[len(PREFIX):]: v for k, v in state.items() if k.startswith(PREFIX)}
-    missing, unexpected = lm.load_state_dict(weights, strict=False)
-    missing = [m for m in missing if not (m.endswith("lm_head.weight") and lm.config.tie_word_embeddings)]
-    if missing or unexpected:
-        raise ValueError(f"{ckpt}: does not match the model of {info['init_dir']} "
-                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    tokenizer = AutoTokenizer.from_pretrained(info["init_dir"])
-    if merge_task and not adapter:
-        raise ValueError(f"merge_task={merge_task}: {ckpt} holds no adapter to merge")
-    if adapter and not merge_task:
-        export_adapter(lm, out, tokenizer, info["init_dir"], writer=True)
-        return out
-    os.makedirs(out, exist_ok=True)
-    if adapter:
-        from pedgpt.adapters import merge_for_task
-        lm = merge_for_task(lm, merge_task)
-    lm.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    return out
-
-
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = parse_args(sys.argv[1:] if argv is None else argv, ("ckpt", "out", "merge_task"))
-        if "ckpt" not in args or "out" not in args:
-            raise UsageError("usage: python -m pedgpt.export ckpt=PATH out=DIR [merge_task=TASK]")
-        out = export_checkpoint(args["ckpt"], args["out"], args.get("merge_task"))
-    except (UsageError, ValueError, FileNotFoundError) as e:
+        args = parser().parse(argv)
+        out = export_checkpoint(args.ckpt, args.out, args.merge_task)
+    except (PedgptError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(out)

@@ -14,164 +14,43 @@ Writes ``judgments.jsonl`` (both raw replies per pair), ``judge.json`` and ``jud
 (stacked bars per task) to ``--out``; the last stdout line is judge.json's object: win / tie / lose /
 unparseable counts and rates for A against B, overall and ``by_task``. HTTP settings come from the flags,
 ``--config`` (keys ``base_url``, ``model``, ``api_key_env``, ``timeout_s``) or the environment (see
-``pedgpt.judging.backends``); the API key itself is only ever read from the environment and never written.
+``pedgpt.evaluation.judging.backends``); the API key itself is only ever read from the environment and never written.
 """
+
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
-from collections import defaultdict
-from typing import Any
+from collections.abc import Sequence
 
-from pedgpt.judging.verdict import combine, judge_prompt, parse_verdict
-
-OUTCOMES = ("win", "tie", "lose")
-
-
-class InputError(ValueError):
-    """A malformed prediction file; the message names file and line."""
+from pedgpt.common.errors import PedgptError, UsageError
+from pedgpt.config.cli import ToolParser
+from pedgpt.evaluation.judging.backends import JudgeError
+from pedgpt.evaluation.judging.run import OUTCOMES, build_backend, run_judge
 
 
-def read_predictions(path: str) -> dict[tuple, dict[str, Any]]:
-    """Generation rows of a predictions file keyed by (suite, id, turn)."""
-    rows: dict[tuple, dict[str, Any]] = {}
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"{path}: {e.strerror or e}") from None
-    with f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-            if not isinstance(r, dict) or "prediction" not in r or "choices" in r:
-                continue
-            if not isinstance(r.get("prediction"), str) or "id" not in r or "prompt" not in r:
-                raise InputError(f"{path}:{lineno}: needs string `prediction`, `id` and `prompt`")
-            rows[(r.get("suite"), str(r["id"]), r.get("turn"))] = r
-    return rows
-
-
-def question_text(prompt: Any) -> str:
-    """The conversation shown to the judge: plain text, or role-labelled turns."""
-    if isinstance(prompt, str):
-        return prompt
-    if len(prompt) == 1:
-        return prompt[0]["content"]
-    names = {"user": "用户", "assistant": "助手", "system": "系统"}
-    return "\n".join(f"{names.get(m['role'], m['role'])}：{m['content']}" for m in prompt)
-
-
-def tally(outcomes: list[str | None]) -> dict[str, Any]:
-    counts = {k: sum(o == k for o in outcomes) for k in OUTCOMES}
-    judged = sum(counts.values())
-    return {**counts, "unparseable": sum(o is None for o in outcomes), "n": len(outcomes),
-            **{f"{k}_rate": (100.0 * counts[k] / judged if judged else None) for k in OUTCOMES}}
-
-
-def run_judge(a_path: str, b_path: str, backend: Any, out_dir: str, with_reference: bool = False,
-              limit: int | None = None) -> dict[str, Any]:
-    a, b = read_predictions(a_path), read_predictions(b_path)
-    keys = [k for k in a if k in b][:limit] if limit is not None else [k for k in a if k in b]
-    if not keys:
-        raise InputError(f"{a_path} and {b_path} share no generation rows (matched on suite, id, turn)")
-    prompts = []
-    for k in keys:
-        q, ref = question_text(a[k]["prompt"]), a[k].get("reference") if with_reference else None
-        prompts += [judge_prompt(q, a[k]["prediction"], b[k]["prediction"], ref),
-                    judge_prompt(q, b[k]["prediction"], a[k]["prediction"], ref)]
-    replies = backend.judge(prompts)
-    os.makedirs(out_dir, exist_ok=True)
-    by_task: dict[str, list[str | None]] = defaultdict(list)
-    with open(os.path.join(out_dir, "judgments.jsonl"), "w", encoding="utf-8") as f:
-        for i, k in enumerate(keys):
-            first, swapped = replies[2 * i], replies[2 * i + 1]
-            v1, v2 = parse_verdict(first), parse_verdict(swapped)
-            outcome = combine(v1, v2)
-            task = a[k].get("task") or "all"
-            by_task[task].append(outcome)
-            f.write(json.dumps({"suite": k[0], "id": k[1], "turn": k[2], "task": task, "verdict_a_first": v1,
-                                "verdict_b_first": v2, "outcome_for_a": outcome, "reply_a_first": first,
-                                "reply_b_first": swapped}, ensure_ascii=False) + "\n")
-    result = {"a": a_path, "b": b_path, "judge": backend.describe(), "criteria": "usefulness, correctness, "
-              "consistency, smoothness; both orders, disagreement = tie",
-              **tally([o for outs in by_task.values() for o in outs]),
-              "unmatched": len(set(a) ^ set(b)), "by_task": {t: tally(o) for t, o in sorted(by_task.items())}}
-    result["chart"] = plot_win_tie_lose(result["by_task"], os.path.join(out_dir, "judge_win_tie_lose.png"),
-                                        os.path.basename(a_path), os.path.basename(b_path))
-    with open(os.path.join(out_dir, "judge.json"), "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2, ensure_ascii=False)
-    return result
-
-
-def plot_win_tie_lose(by_task: dict[str, dict], path: str, a_name: str, b_name: str) -> str:
-    """Stacked horizontal bars of win / tie / lose rates (%) per task."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks = list(by_task)
-    fig, ax = plt.subplots(figsize=(7, 0.6 * len(tasks) + 1.6))
-    left = [0.0] * len(tasks)
-    for outcome, color in zip(OUTCOMES, ("tab:green", "tab:gray", "tab:red")):
-        vals = [by_task[t][f"{outcome}_rate"] or 0.0 for t in tasks]
-        ax.barh(tasks, vals, left=left, color=color, label=outcome)
-        left = [l + v for l, v in zip(left, vals)]
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("%")
-    ax.set_title(f"{a_name} vs {b_name}")
-    ax.legend(ncol=3, fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def build_backend(args: argparse.Namespace):
-    from pedgpt.judging.backends import HFJudge, HTTPJudge
-
-    conf: dict[str, Any] = {}
-    if args.config:
-        from omegaconf import OmegaConf
-        conf = OmegaConf.to_container(OmegaConf.load(args.config), resolve=True) or {}
-        allowed = {"base_url", "model", "api_key_env", "timeout_s", "max_tokens"}
-        if set(conf) - allowed:
-            raise InputError(f"{args.config}: unknown keys {sorted(set(conf) - allowed)}; allowed: {sorted(allowed)}")
-    if args.backend == "hf":
-        model = args.model or conf.get("model")
-        if not model:
-            raise InputError("--backend hf needs --model DIR (a local HF export)")
-        return HFJudge(model, max_new_tokens=args.max_tokens)
-    return HTTPJudge(base_url=args.base_url or conf.get("base_url"), model=args.model or conf.get("model"),
-                     api_key_env=args.api_key_env or conf.get("api_key_env"),
-                     timeout_s=float(conf.get("timeout_s", 120)), max_tokens=int(conf.get("max_tokens", args.max_tokens)))
-
-
-def main(argv: list[str] | None = None) -> int:
-    from pedgpt.judging.backends import JudgeError
-
-    p = argparse.ArgumentParser(prog="python -m pedgpt.judge", description=__doc__.split("\n")[0])
+def parser() -> ToolParser:
+    p = ToolParser("python -m pedgpt.judge", __doc__)
     p.add_argument("a")
     p.add_argument("b")
-    p.add_argument("--backend", choices=("http", "hf"), default="http")
-    p.add_argument("--out", default="judge_out")
-    p.add_argument("--base-url")
-    p.add_argument("--model", help="the endpoint's model name (http) or a local export directory (hf)")
-    p.add_argument("--api-key-env", help="name of the environment variable that holds the API key")
-    p.add_argument("--config", help="YAML with base_url, model, api_key_env, timeout_s, max_tokens")
-    p.add_argument("--with-reference", action="store_true", help="show the reference answer to the judge")
-    p.add_argument("--max-tokens", type=int, default=512, help="longest judge reply, in tokens")
-    p.add_argument("--limit", type=int)
-    args = p.parse_args(argv)
+    p.option("backend", choices=("http", "hf"), default="http")
+    p.option("out", default="judge_out")
+    p.option("base_url")
+    p.option("model", help="the endpoint's model name (http) or a local export directory (hf)")
+    p.option("api_key_env", help="name of the environment variable that holds the API key")
+    p.option("config", help="YAML with base_url, model, api_key_env, timeout_s, max_tokens")
+    p.option("with_reference", action="store_true", help="show the reference answer to the judge")
+    p.option("max_tokens", type=int, default=512, help="longest judge reply, in tokens")
+    p.option("limit", type=int)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     try:
+        args = parser().parse(argv)
         result = run_judge(args.a, args.b, build_backend(args), args.out, args.with_reference, args.limit)
-    except (InputError, JudgeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (PedgptError, JudgeError) as e:
+        print(f"pedgpt.judge: {e}" if isinstance(e, UsageError) else f"error: {e}", file=sys.stderr)
         return 2
     for task, t in {**result["by_task"], "overall": result}.items():
         rates = " ".join(f"{k} {t[k]}" for k in (*OUTCOMES, "unparseable"))

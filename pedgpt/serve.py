@@ -12,57 +12,61 @@ the server only when ``--host`` (or ``host=``) names a non-loopback address. ``a
     curl http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' \\
          -d '{"model": "pedgpt", "messages": [{"role": "user", "content": "宝宝咳嗽怎么办？"}]}'
 """
+
 from __future__ import annotations
 
-import ipaddress
 import os
 import sys
+from collections.abc import Sequence
 
-from pedgpt.cli import UsageError, number, parse_args
-from pedgpt.chat import (check_task, resolve_model, settings_from_args,
-                         task_or_default)
+from pedgpt.common.errors import PedgptError
+from pedgpt.config.cli import ToolParser
+from pedgpt.inference.conversation import SETTING_KEYS, add_model_options, check_task, resolve_model, settings_from
+from pedgpt.inference.server.launch import DEFAULT_HOST, serve
+from pedgpt.inference.server.limits import Limits
 
-SERVE_KEYS = ("model", "adapter", "task", "host", "port", "api_key", "preset", "device", "output_root",
-              "model_name", "max_new_tokens", "max_message_chars", "max_turns", "max_pending")
-DEFAULT_HOST = "127.0.0.1"
+LIMIT_KEYS = ("max_message_chars", "max_turns", "max_new_tokens", "max_pending")
 
 
-def is_loopback(host: str) -> bool:
+def parser() -> ToolParser:
+    p = ToolParser("python -m pedgpt.serve", __doc__)
+    add_model_options(p, "greedy")
+    p.option("host", default=DEFAULT_HOST)
+    p.option("port", type=int, default=8000)
+    p.option("api_key", help="require `Authorization: Bearer KEY` on /v1/* (or set PEDGPT_API_KEY)")
+    p.option("model_name", help="the model name the API reports")
+    p.option("max_message_chars", type=int)
+    p.option("max_turns", type=int)
+    p.option("max_pending", type=int)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def main(argv: list[str] | None = None) -> int:
-    import uvicorn
-
-    from pedgpt.models.export import load_for_inference
-    from pedgpt.server import Limits, create_app
-
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        args = parse_args(argv, SERVE_KEYS)
+        args = parser().parse(argv)
         defaults = Limits()
-        limits = Limits(**{k: number(args, k, int) if k in args else getattr(defaults, k)
-                           for k in ("max_message_chars", "max_turns", "max_new_tokens", "max_pending")})
-        settings = settings_from_args({k: v for k, v in args.items() if k != "max_new_tokens"}, "greedy")
-        task = check_task(args.get("task"))
-        port = number(args, "port", int) if "port" in args else 8000
-        model_dir, adapter_dir = resolve_model(args, print)
-    except (UsageError, ValueError) as e:
+        limits = Limits(
+            **{k: getattr(args, k) if getattr(args, k) is not None else getattr(defaults, k) for k in LIMIT_KEYS}
+        )
+        # max_new_tokens is the per-request cap on max_tokens here, not a sampling setting
+        settings = settings_from(args.preset, **{k: getattr(args, k) for k in SETTING_KEYS if k != "max_new_tokens"})
+        task = check_task(args.task)
+        model_dir, adapter_dir = resolve_model(args.model, args.adapter, args.output_root, print)
+    except (PedgptError, ValueError) as e:
         print(f"pedgpt.serve: {e}", file=sys.stderr)
         return 2
-    host = args.get("host", DEFAULT_HOST)
-    api_key = args.get("api_key") or os.environ.get("PEDGPT_API_KEY") or None
-    if not is_loopback(host):
-        print(f"pedgpt.serve: listening on {host}: reachable from other machines"
-              + ("" if api_key else " without an API key (set api_key=)"), file=sys.stderr)
-    loaded = load_for_inference(model_dir, adapter_dir, device=args.get("device", "cpu"))
-    app = create_app(loaded, limits=limits, api_key=api_key, model_name=args.get("model_name"),
-                     default_task=task_or_default(loaded, task), settings=settings)
-    print(f"pedgpt.serve: http://{host}:{port}/  (API: http://{host}:{port}/v1)")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    serve(
+        model_dir,
+        adapter_dir,
+        host=args.host,
+        port=args.port,
+        limits=limits,
+        settings=settings,
+        task=task,
+        api_key=args.api_key or os.environ.get("PEDGPT_API_KEY") or None,
+        model_name=args.model_name,
+        device=args.device,
+    )
     return 0
 
 

@@ -7,6 +7,7 @@ every job; writes ``results.json``, ``results.md`` and ``reward_acc_vs_sft_loss.
 (default: SWEEP_DIR). The held-out SFT loss is ``val_following_nll``: the mean over held-out pairs of
 the chosen answer's mean-token NLL under the trained policy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,15 @@ import os
 
 from omegaconf import OmegaConf
 
-COLUMNS = ("mu", "val_reward_accuracy", "val_reward_margin", "val_following_nll", "val_pairs", "train_loss_last",
-           "steps")
+COLUMNS = (
+    "mu",
+    "val_reward_accuracy",
+    "val_reward_margin",
+    "val_following_nll",
+    "val_pairs",
+    "train_loss_last",
+    "steps",
+)
 
 
 def collect(sweep_dir: str) -> list[dict]:
@@ -27,8 +35,14 @@ def collect(sweep_dir: str) -> list[dict]:
             continue
         cfg = OmegaConf.load(os.path.join(sweep_dir, job, ".hydra", "config.yaml"))
         dfpo = json.load(open(report))["dfpo"]
-        rows.append({"job": job, "mu": float(cfg.dfpo.mu), "beta": float(cfg.dfpo.beta),
-                     **{k: dfpo.get(k) for k in COLUMNS if k != "mu"}})
+        rows.append(
+            {
+                "job": job,
+                "mu": float(cfg.dfpo.mu),
+                "beta": float(cfg.dfpo.beta),
+                **{k: dfpo.get(k) for k in COLUMNS if k != "mu"},
+            }
+        )
     if not rows:
         raise FileNotFoundError(f"{sweep_dir}: no <job>/report.json (run experiments/dfpo_mu_sweep/run.sh first)")
     return sorted(rows, key=lambda r: r["mu"])
@@ -37,13 +51,17 @@ def collect(sweep_dir: str) -> list[dict]:
 def markdown(rows: list[dict]) -> str:
     head = "| μ | held-out reward accuracy | held-out reward margin | held-out SFT loss (val_following_nll) | pairs |"
     lines = [head, "|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['mu']:g} | {r['val_reward_accuracy']:.4f} | {r['val_reward_margin']:.4f} | "
-              f"{r['val_following_nll']:.4f} | {r['val_pairs']} |" for r in rows]
+    lines += [
+        f"| {r['mu']:g} | {r['val_reward_accuracy']:.4f} | {r['val_reward_margin']:.4f} | "
+        f"{r['val_following_nll']:.4f} | {r['val_pairs']} |"
+        for r in rows
+    ]
     return "\n".join(lines) + "\n"
 
 
 def plot(rows: list[dict], path: str) -> str:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -52,8 +70,7 @@ def plot(rows: list[dict], path: str) -> str:
     y = [r["val_reward_accuracy"] for r in rows]
     ax.plot(x, y, "o-", color="tab:blue")
     for i, (r, xi, yi) in enumerate(zip(rows, x, y)):  # staggered labels: neighbouring points may nearly coincide
-        ax.annotate(f"μ={r['mu']:g}", (xi, yi), textcoords="offset points", xytext=(4, -14 - 10 * (i % 3)),
-                    fontsize=8)
+        ax.annotate(f"μ={r['mu']:g}", (xi, yi), textcoords="offset points", xytext=(4, -14 - 10 * (i % 3)), fontsize=8)
     ax.set_ylim(min(0.45, min(y) - 0.05), 1.03)
     ax.set_xlabel("held-out SFT loss (chosen-answer NLL, nats/token)")
     ax.set_ylabel("held-out reward accuracy")

@@ -1,7 +1,8 @@
 """Collect the expert-count ablation into one table (Markdown + CSV) and a plot.
 
-Each run directory holds ``report.json`` (the pipeline's, or ``lora_baseline.py``'s) with a ``mole``
-stage; a sweep run's adapter settings come from its ``.hydra/config.yaml``. Columns: configuration,
+Each run directory holds the pipeline's ``report.json`` with a ``mole`` stage (a sweep job) or a
+``lora_baseline`` stage (the equal-size peft LoRA, ``pipeline=[lora_baseline]``); a sweep run's adapter
+settings come from its ``.hydra/config.yaml``. Columns: configuration,
 token-mean validation NLL per task and overall, trainable %, step time (median ``train/step_time`` of
 ``mole/metrics.csv``; ``wall_seconds / steps`` of the stage when that file has none), router entropy and
 each task's most used specific expert. The plot has one panel per task: validation loss against the
@@ -10,6 +11,7 @@ number of specific experts for the first sweep, the LoRA baseline dashed.
     python experiments/expert_ablation/collect.py multirun/expert_ablation multirun/expert_ablation_router \\
         --baseline multirun/expert_ablation_lora --out experiments/expert_ablation/results
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,22 +30,22 @@ FIXED = ("config", "sweep", "num_specific", "router")
 TAIL = ("val_loss", "trainable_pct", "step_ms", "router_entropy", "top_expert")
 
 
-def task_losses(run: Path, mole: dict[str, Any]) -> dict[str, float]:
+def task_losses(run: Path, mole: dict[str, Any], stage: str = "mole") -> dict[str, float]:
     """Per-task validation NLL: the report's ``val_loss_by_task``, else the last ``val/loss/<task>`` values
     of ``mole/metrics.csv`` (runs whose pipeline did not copy them into the report)."""
     if mole.get("val_loss_by_task"):
         return {t: float(v) for t, v in mole["val_loss_by_task"].items()}
     out: dict[str, float] = {}
-    metrics = run / "mole" / "metrics.csv"
+    metrics = run / stage / "metrics.csv"
     if metrics.exists():
         for row in csv.DictReader(open(metrics)):
             out.update({t: float(row[f"val/loss/{t}"]) for t in TASKS if row.get(f"val/loss/{t}")})
     return out
 
 
-def step_ms(run: Path, mole: dict[str, Any]) -> float:
+def step_ms(run: Path, mole: dict[str, Any], stage: str = "mole") -> float:
     """Median logged training step time in ms; ``wall_seconds / steps`` of the stage without a metrics file."""
-    metrics = run / "mole" / "metrics.csv"
+    metrics = run / stage / "metrics.csv"
     times = []
     if metrics.exists():
         times = [float(r["train/step_time"]) for r in csv.DictReader(open(metrics)) if r.get("train/step_time")]
@@ -64,18 +66,27 @@ def top_experts(weights: dict[str, list[float]]) -> str:
 def load_run(run: Path, sweep: str) -> dict[str, Any]:
     """One table row from a run directory (a sweep job or the LoRA baseline)."""
     report = json.load(open(run / "report.json"))
-    mole = report["mole"]
-    if "baseline" in report:
-        b = report["baseline"]
+    stage = "lora_baseline" if "lora_baseline" in report else "mole"
+    mole = report[stage]
+    if "baseline" in mole:
+        b = mole["baseline"]
         row = {"config": f"peft LoRA r={b['rank']}", "sweep": sweep, "num_specific": "", "router": ""}
     else:
         a = OmegaConf.load(run / ".hydra" / "config.yaml").adapter
-        row = {"config": f"MoE-LoRA {a.num_universal}u+{a.num_specific}s r={a.rank} {a.router}", "sweep": sweep,
-               "num_specific": int(a.num_specific), "router": str(a.router)}
-    row.update(task_losses(run, mole))
-    row.update(val_loss=float(mole["val_loss"]), trainable_pct=100 * mole["params_trainable"] / mole["params_total"],
-               step_ms=step_ms(run, mole), router_entropy=mole.get("router_entropy", ""),
-               top_expert=top_experts(mole.get("router_weights") or {}))
+        row = {
+            "config": f"MoE-LoRA {a.num_universal}u+{a.num_specific}s r={a.rank} {a.router}",
+            "sweep": sweep,
+            "num_specific": int(a.num_specific),
+            "router": str(a.router),
+        }
+    row.update(task_losses(run, mole, stage))
+    row.update(
+        val_loss=float(mole["val_loss"]),
+        trainable_pct=100 * mole["params_trainable"] / mole["params_total"],
+        step_ms=step_ms(run, mole, stage),
+        router_entropy=mole.get("router_entropy", ""),
+        top_expert=top_experts(mole.get("router_weights") or {}),
+    )
     return row
 
 
@@ -121,6 +132,7 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 def plot(rows: list[dict[str, Any]], sweep: str, path: Path) -> None:
     """Per-task validation loss vs number of specific experts (rows of ``sweep``), baseline dashed."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -147,7 +159,7 @@ def plot(rows: list[dict[str, Any]], sweep: str, path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("sweeps", nargs="+", type=Path, help="multirun sweep directories; the first one is plotted")
-    ap.add_argument("--baseline", type=Path, help="run directory of lora_baseline.py")
+    ap.add_argument("--baseline", type=Path, help="run directory of the pipeline=[lora_baseline] run")
     ap.add_argument("--out", type=Path, required=True, help="directory for ablation.{md,csv,png}")
     args = ap.parse_args()
     rows = collect(args.sweeps, args.baseline)

@@ -23,7 +23,7 @@ fi
 "$PY" -m pedgpt.train -m +experiment=mole_demo adapter.router=noisy_token,token,task,token_task_aux \
   init_from="$DFPO_EXPORT" hydra.sweep.dir=multirun/expert_ablation_router progress_bar=false
 # 3) the baseline row: one peft LoRA of the 1u+3s adapter's trainable size, same data, steps and lr
-"$PY" experiments/expert_ablation/lora_baseline.py +experiment=mole_demo init_from="$DFPO_EXPORT" \
+"$PY" -m pedgpt.train +experiment=mole_demo 'pipeline=[lora_baseline]' init_from="$DFPO_EXPORT" \
   hydra.run.dir=multirun/expert_ablation_lora progress_bar=false
 
 "$PY" experiments/expert_ablation/collect.py multirun/expert_ablation multirun/expert_ablation_router \

@@ -9,6 +9,7 @@ through the training loss path (``SequenceLogProbs``: only label positions hit t
 JSON line: tokens/s, MFU (6N + 12·L·h·s FLOPs per token over the GPU's dense bf16 peak) and peak memory.
 Never a test dependency.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,23 +32,36 @@ def main() -> None:
     from torch.distributed.device_mesh import init_device_mesh
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from pedgpt.callbacks import flops_per_token, peak_flops
     from pedgpt.distributed.fsdp import shard
+    from pedgpt.models.flops import flops_per_token
     from pedgpt.models.logps import SequenceLogProbs
+    from pedgpt.training.callbacks import peak_flops
 
     dist.init_process_group("nccl")
     rank = dist.get_rank()
     torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    cfg = Qwen2Config(hidden_size=3584, intermediate_size=18944, num_attention_heads=28, num_key_value_heads=4,
-                      num_hidden_layers=args.layers, vocab_size=152064, max_position_embeddings=32768,
-                      tie_word_embeddings=False)
+    cfg = Qwen2Config(
+        hidden_size=3584,
+        intermediate_size=18944,
+        num_attention_heads=28,
+        num_key_value_heads=4,
+        num_hidden_layers=args.layers,
+        vocab_size=152064,
+        max_position_embeddings=32768,
+        tie_word_embeddings=False,
+    )
     cfg._attn_implementation = "sdpa"
     with torch.device("meta"):
         lm = Qwen2ForCausalLM(cfg)
     if args.checkpointing:
         lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     net = SequenceLogProbs(lm)
-    shard(net, lm, init_device_mesh("cuda", (dist.get_world_size(),)), {"param_dtype": "bfloat16", "reduce_dtype": "float32"})
+    shard(
+        net,
+        lm,
+        init_device_mesh("cuda", (dist.get_world_size(),)),
+        {"param_dtype": "bfloat16", "reduce_dtype": "float32"},
+    )
     net.to_empty(device="cuda")
     with torch.no_grad():
         for p in net.parameters():
@@ -58,7 +72,7 @@ def main() -> None:
     n_params = sum(p.numel() for p in lm.parameters()) - cfg.vocab_size * cfg.hidden_size
     fpt = flops_per_token(n_params, cfg.num_hidden_layers, cfg.hidden_size, args.seq)
     times = []
-    for step in range(args.steps):
+    for _ in range(args.steps):
         torch.cuda.synchronize()
         t = time.perf_counter()
         logp, n = net(ids, ids)
@@ -71,11 +85,21 @@ def main() -> None:
     tok_s = args.batch * args.seq / dt
     peak = peak_flops(torch.cuda.get_device_name())
     if rank == 0:
-        print(json.dumps({"device": torch.cuda.get_device_name(), "layers": args.layers, "seq": args.seq,
-                          "batch": args.batch, "checkpointing": args.checkpointing, "step_s": round(dt, 4),
-                          "tokens_per_s_per_gpu": round(tok_s, 1),
-                          "mfu": round(fpt * tok_s / peak, 4) if peak else None,
-                          "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}))
+        print(
+            json.dumps(
+                {
+                    "device": torch.cuda.get_device_name(),
+                    "layers": args.layers,
+                    "seq": args.seq,
+                    "batch": args.batch,
+                    "checkpointing": args.checkpointing,
+                    "step_s": round(dt, 4),
+                    "tokens_per_s_per_gpu": round(tok_s, 1),
+                    "mfu": round(fpt * tok_s / peak, 4) if peak else None,
+                    "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+                }
+            )
+        )
     dist.destroy_process_group()
 
 

@@ -12,6 +12,7 @@ outputs of the two ways are asserted identical in every round.
 The last line printed is JSON: {"batched_generation_speedup": x}. ``measure()`` returns that ratio plus the
 median wall times (``s_batched``, ``s_one_by_one``) and the settings.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,11 +24,11 @@ import time
 import torch
 from omegaconf import OmegaConf
 
-from pedgpt.data.demo import build_demo_corpus
+from pedgpt.data.corpus.demo import build_demo_corpus
 from pedgpt.data.templates import get_template
-from pedgpt.generation import GenerationSettings, generate_batch
+from pedgpt.inference.generation import GenerationSettings, generate_batch
 from pedgpt.models.build import arch_config, build_from_config
-from pedgpt.models.export import LoadedModel
+from pedgpt.models.exports import LoadedModel
 from pedgpt.models.tokenizer import train_bpe_tokenizer
 
 TINY = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "model", "tiny.yaml")
@@ -36,14 +37,23 @@ TINY = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "model", "tin
 def _setup(n_prompts: int, device: str) -> tuple[LoadedModel, list]:
     corpus = build_demo_corpus()
     tokenizer = train_bpe_tokenizer([m.content for r in corpus["sft"] for m in r.messages], vocab_size=3000)
-    model = build_from_config(arch_config(OmegaConf.load(TINY), tokenizer=tokenizer, vocab_size=len(tokenizer)),
-                              seed=0).to(device).eval()
+    model = (
+        build_from_config(arch_config(OmegaConf.load(TINY), tokenizer=tokenizer, vocab_size=len(tokenizer)), seed=0)
+        .to(device)
+        .eval()
+    )
     prompts = [r.messages[:1] for r in corpus["sft"] if r.split == "dev"][:n_prompts]
     return LoadedModel(model, tokenizer, get_template("human_assistant"), "<tiny from config>"), prompts
 
 
-def measure(rounds: int = 5, n_prompts: int = 32, batch_size: int = 8, max_new_tokens: int = 64, threads: int = 2,
-            device: str = "cpu") -> dict[str, float]:
+def measure(
+    rounds: int = 5,
+    n_prompts: int = 32,
+    batch_size: int = 8,
+    max_new_tokens: int = 64,
+    threads: int = 2,
+    device: str = "cpu",
+) -> dict[str, float]:
     torch.set_num_threads(threads)
     lm, prompts = _setup(n_prompts, device)
     settings = GenerationSettings(max_new_tokens=max_new_tokens)
@@ -66,9 +76,14 @@ def measure(rounds: int = 5, n_prompts: int = 32, batch_size: int = 8, max_new_t
         t_batched.append(results[batch_size][0])
         t_single.append(results[1][0])
         ratios.append(results[1][0] / results[batch_size][0])
-    return {"batched_generation_speedup": statistics.median(ratios), "s_batched": statistics.median(t_batched),
-            "s_one_by_one": statistics.median(t_single), "prompts": len(prompts), "batch_size": batch_size,
-            "max_new_tokens": max_new_tokens}
+    return {
+        "batched_generation_speedup": statistics.median(ratios),
+        "s_batched": statistics.median(t_batched),
+        "s_one_by_one": statistics.median(t_single),
+        "prompts": len(prompts),
+        "batch_size": batch_size,
+        "max_new_tokens": max_new_tokens,
+    }
 
 
 def main() -> None:
@@ -81,10 +96,14 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
     res = measure(args.rounds, args.prompts, args.batch_size, args.max_new_tokens, args.threads, args.device)
-    print(f"device {args.device}, {res['prompts']} prompts, batch {args.batch_size}, {args.max_new_tokens} new tokens, "
-          f"{args.rounds} interleaved rounds, {args.threads} threads")
-    print(f"one-by-one {res['s_one_by_one']:.2f} s   batched {res['s_batched']:.2f} s   "
-          f"speedup {res['batched_generation_speedup']:.2f}× (goal ≥ 2.5×; outputs identical)")
+    print(
+        f"device {args.device}, {res['prompts']} prompts, batch {args.batch_size}, {args.max_new_tokens} new tokens, "
+        f"{args.rounds} interleaved rounds, {args.threads} threads"
+    )
+    print(
+        f"one-by-one {res['s_one_by_one']:.2f} s   batched {res['s_batched']:.2f} s   "
+        f"speedup {res['batched_generation_speedup']:.2f}× (goal ≥ 2.5×; outputs identical)"
+    )
     print(json.dumps({"batched_generation_speedup": res["batched_generation_speedup"]}))
 
 

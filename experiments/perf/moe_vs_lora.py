@@ -10,6 +10,7 @@ steps, and the result is the median over rounds.
 The last line printed is JSON: {"moe_vs_lora_r8": x, "moe_vs_lora_same_rank": y}. ``measure()`` returns the
 same two ratios plus the median step times (``ms_<model>``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,14 +30,22 @@ WARMUP = 2
 
 
 def _models(device: str) -> dict[str, torch.nn.Module]:
-    cfg = LlamaConfig(vocab_size=1024, hidden_size=512, intermediate_size=1376, num_hidden_layers=4,
-                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512)
+    cfg = LlamaConfig(
+        vocab_size=1024,
+        hidden_size=512,
+        intermediate_size=1376,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=512,
+    )
     base = LlamaForCausalLM(cfg).to(device)
     return {
         "lora_r8": get_peft_model(copy.deepcopy(base), LoraConfig(r=8, lora_alpha=16, target_modules=TARGETS)),
         "lora_r32": get_peft_model(copy.deepcopy(base), LoraConfig(r=32, lora_alpha=64, target_modules=TARGETS)),
-        "moe_1u3s_r8": inject_moe_lora(copy.deepcopy(base), TARGETS, rank=8, alpha=16, num_universal=1,
-                                       num_specific=3, router="noisy_token"),
+        "moe_1u3s_r8": inject_moe_lora(
+            copy.deepcopy(base), TARGETS, rank=8, alpha=16, num_universal=1, num_specific=3, router="noisy_token"
+        ),
     }
 
 
@@ -64,7 +73,7 @@ def measure(rounds: int = 5, steps: int = 20, threads: int = 2, device: str = "c
     for _ in range(rounds):
         t = {k: [] for k in models}
         for i in range(WARMUP + steps):
-            for key in (order if i % 2 else order[::-1]):
+            for key in order if i % 2 else order[::-1]:
                 dt = step(key)
                 if i >= WARMUP:
                     t[key].append(dt)
@@ -72,9 +81,11 @@ def measure(rounds: int = 5, steps: int = 20, threads: int = 2, device: str = "c
         r32.append(statistics.median(m / p for m, p in zip(t["moe_1u3s_r8"], t["lora_r32"])))
         for k in models:
             times[k] += t[k]
-    return {"moe_vs_lora_r8": round(statistics.median(r8), 4),
-            "moe_vs_lora_same_rank": round(statistics.median(r32), 4),
-            **{f"ms_{k}": round(1000 * statistics.median(v), 2) for k, v in times.items()}}
+    return {
+        "moe_vs_lora_r8": round(statistics.median(r8), 4),
+        "moe_vs_lora_same_rank": round(statistics.median(r32), 4),
+        **{f"ms_{k}": round(1000 * statistics.median(v), 2) for k, v in times.items()},
+    }
 
 
 def main() -> None:
@@ -89,8 +100,10 @@ def main() -> None:
     print(f"{'model':<14}{'median step (ms)':>18}")
     for k in ("lora_r8", "lora_r32", "moe_1u3s_r8"):
         print(f"{k:<14}{res['ms_' + k]:>18.2f}")
-    print(f"MoE ÷ LoRA r=8: {res['moe_vs_lora_r8']:.3f} (≤ 1.20)   MoE ÷ LoRA r=32: "
-          f"{res['moe_vs_lora_same_rank']:.3f} (≤ 1.10)")
+    print(
+        f"MoE ÷ LoRA r=8: {res['moe_vs_lora_r8']:.3f} (≤ 1.20)   MoE ÷ LoRA r=32: "
+        f"{res['moe_vs_lora_same_rank']:.3f} (≤ 1.10)"
+    )
     print(json.dumps({k: res[k] for k in ("moe_vs_lora_r8", "moe_vs_lora_same_rank")}))
 
 

@@ -14,6 +14,7 @@ itself only); positions must restart at 0 for each document. Any difference rais
 
 The last line printed is JSON: {"packing_efficiency": x, ...}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ from pedgpt.data.encode import encode_instructions
 from pedgpt.data.packing import collate_packed, pack_greedy, packing_efficiency
 from pedgpt.data.templates import get_template
 from pedgpt.models.tokenizer import cached_tokenizer
-from pedgpt.pipeline import tokenizer_texts
+from pedgpt.training.init_export import tokenizer_texts
 
 CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "conf")
 GOAL = 0.97
@@ -56,7 +57,7 @@ def verify_rows(rows: list[list[dict]], max_len: int, pad_id: int, batch: int = 
     """Collate ``rows`` in batches and check every row's mask and positions; returns the rows checked."""
     checked = 0
     for start in range(0, len(rows), batch):
-        chunk = rows[start:start + batch]
+        chunk = rows[start : start + batch]
         out = collate_packed(chunk, max_len=max_len, pad_id=pad_id)
         L = out["input_ids"].shape[1]
         for b, row in enumerate(chunk):
@@ -65,7 +66,7 @@ def verify_rows(rows: list[list[dict]], max_len: int, pad_id: int, batch: int = 
             if not torch.equal(allowed, expected_mask(lengths, L)):
                 raise AssertionError(f"packed row {start + b}: the attention mask lets documents attend to each other")
             pos = torch.cat([torch.arange(n) for n in lengths])
-            if not torch.equal(out["position_ids"][b, :len(pos)], pos):
+            if not torch.equal(out["position_ids"][b, : len(pos)], pos):
                 raise AssertionError(f"packed row {start + b}: positions do not restart at each document")
             checked += 1
     return checked
@@ -77,9 +78,15 @@ def measure(root: str | None = None, max_len: int = 1024, cache_dir: str | None 
     lengths = [len(e["input_ids"]) for e in examples]
     rows = pack_greedy(lengths, max_len)
     checked = verify_rows([[examples[i] for i in r] for r in rows], max_len, pad_id)
-    return {"packing_efficiency": round(packing_efficiency(lengths, rows, max_len), 4), "documents": len(lengths),
-            "tokens": sum(lengths), "rows": len(rows), "max_len": max_len, "rows_verified": checked,
-            "data": root or "demo"}
+    return {
+        "packing_efficiency": round(packing_efficiency(lengths, rows, max_len), 4),
+        "documents": len(lengths),
+        "tokens": sum(lengths),
+        "rows": len(rows),
+        "max_len": max_len,
+        "rows_verified": checked,
+        "data": root or "demo",
+    }
 
 
 def main() -> None:
@@ -88,8 +95,10 @@ def main() -> None:
     ap.add_argument("--max-len", type=int, default=1024)
     a = ap.parse_args()
     res = measure(a.root, a.max_len)
-    print(f"{res['data']}: {res['documents']} documents, {res['tokens']} tokens → {res['rows']} rows of {a.max_len}; "
-          f"efficiency {res['packing_efficiency']:.4f} (goal ≥ {GOAL}); {res['rows_verified']} rows' masks verified")
+    print(
+        f"{res['data']}: {res['documents']} documents, {res['tokens']} tokens → {res['rows']} rows of {a.max_len}; "
+        f"efficiency {res['packing_efficiency']:.4f} (goal ≥ {GOAL}); {res['rows_verified']} rows' masks verified"
+    )
     print(json.dumps(res))
 
 

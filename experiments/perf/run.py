@@ -25,6 +25,7 @@ and prints, as its last stdout line, one JSON object with the median ratios (``n
 ``--smoke`` runs every benchmark at CI size (1 round, a step or two) to prove the suite runs; its numbers
 mean nothing. ``--no-trl`` skips the TRL rows (they are skipped anyway when TRL is not installed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -59,16 +61,38 @@ GOALS: dict[str, tuple[str, float, str]] = {
     "batched_generation_speedup": (">=", 2.5, "one-by-one ÷ batched greedy generation time, identical outputs"),
 }
 SIZES = {  # benchmark sizes; --smoke only proves the suite runs
-    "bench": dict(rounds=5, sft_steps=16, sft_warmup=2, dfpo_steps=10, moe_steps=20, gen_prompts=32, gen_batch=8,
-                  gen_new_tokens=64, trl_dpo_steps=10),
-    "smoke": dict(rounds=1, sft_steps=1, sft_warmup=1, dfpo_steps=1, moe_steps=1, gen_prompts=2, gen_batch=2,
-                  gen_new_tokens=4, trl_dpo_steps=1),
+    "bench": dict(
+        rounds=5,
+        sft_steps=16,
+        sft_warmup=2,
+        dfpo_steps=10,
+        moe_steps=20,
+        gen_prompts=32,
+        gen_batch=8,
+        gen_new_tokens=64,
+        trl_dpo_steps=10,
+    ),
+    "smoke": dict(
+        rounds=1,
+        sft_steps=1,
+        sft_warmup=1,
+        dfpo_steps=1,
+        moe_steps=1,
+        gen_prompts=2,
+        gen_batch=2,
+        gen_new_tokens=4,
+        trl_dpo_steps=1,
+    ),
 }
 
 
 def spread(values: list[float]) -> dict[str, Any]:
-    return {"median": round(statistics.median(values), 4), "min": round(min(values), 4),
-            "max": round(max(values), 4), "rounds": len(values)}
+    return {
+        "median": round(statistics.median(values), 4),
+        "min": round(min(values), 4),
+        "max": round(max(values), 4),
+        "rounds": len(values),
+    }
 
 
 def repeated(fn: Callable[[], dict], keys: list[str], rounds: int) -> tuple[dict[str, dict], list[dict]]:
@@ -83,14 +107,23 @@ def trl_installed() -> bool:
 
 def bench_sft_vs_trl(z: dict, threads: int) -> dict[str, dict]:
     r = sft_vs_trl.measure(rounds=z["rounds"], steps=z["sft_steps"], warmup=z["sft_warmup"], threads=threads)
-    return {"sft_vs_trl": {"median": r["sft_vs_trl"], "min": r["sft_vs_trl_min"], "max": r["sft_vs_trl_max"],
-                           "rounds": r["rounds"], "details": r}}
+    return {
+        "sft_vs_trl": {
+            "median": r["sft_vs_trl"],
+            "min": r["sft_vs_trl_min"],
+            "max": r["sft_vs_trl_max"],
+            "rounds": r["rounds"],
+            "details": r,
+        }
+    }
 
 
 def bench_dfpo(z: dict, threads: int) -> dict[str, dict]:
     r = dfpo_vs_sft.measure(rounds=z["rounds"], steps=z["dfpo_steps"], threads=threads)
-    return {k: {"median": r[k], "min": r[f"{k}_min"], "max": r[f"{k}_max"], "rounds": r["rounds"], "details": r}
-            for k in ("dfpo_cached_vs_sft", "dfpo_online_vs_sft")}
+    return {
+        k: {"median": r[k], "min": r[f"{k}_min"], "max": r[f"{k}_max"], "rounds": r["rounds"], "details": r}
+        for k in ("dfpo_cached_vs_sft", "dfpo_online_vs_sft")
+    }
 
 
 def bench_dfpo_trl(z: dict, threads: int, ours: dict) -> dict[str, Any]:
@@ -107,17 +140,25 @@ def bench_dfpo_trl(z: dict, threads: int, ours: dict) -> dict[str, Any]:
 
 def bench_moe(z: dict, threads: int) -> dict[str, dict]:
     keys = ["moe_vs_lora_r8", "moe_vs_lora_same_rank"]
-    stats, runs = repeated(lambda: moe_vs_lora.measure(rounds=1, steps=z["moe_steps"], threads=threads), keys,
-                           z["rounds"])
+    stats, runs = repeated(
+        lambda: moe_vs_lora.measure(rounds=1, steps=z["moe_steps"], threads=threads), keys, z["rounds"]
+    )
     return {k: {**stats[k], "details": runs} for k in keys}
 
 
 def bench_generation(z: dict, threads: int) -> dict[str, dict]:
     key = "batched_generation_speedup"
-    stats, runs = repeated(lambda: generation_speed.measure(rounds=1, n_prompts=z["gen_prompts"],
-                                                            batch_size=z["gen_batch"],
-                                                            max_new_tokens=z["gen_new_tokens"], threads=threads),
-                           [key], z["rounds"])
+    stats, runs = repeated(
+        lambda: generation_speed.measure(
+            rounds=1,
+            n_prompts=z["gen_prompts"],
+            batch_size=z["gen_batch"],
+            max_new_tokens=z["gen_new_tokens"],
+            threads=threads,
+        ),
+        [key],
+        z["rounds"],
+    )
     return {key: {**stats[key], "details": runs}}
 
 
@@ -138,8 +179,15 @@ def shared_data_dir() -> str | None:
 
 
 def build_corpus(source_dir: str, out_dir: str) -> str:
-    cmd = [sys.executable, "-m", "pedgpt.data.build", f"source_dir={source_dir}", f"out_dir={out_dir}",
-           "progress=false", f"hydra.run.dir={out_dir}/.hydra_run"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pedgpt.data.build",
+        f"source_dir={source_dir}",
+        f"out_dir={out_dir}",
+        "progress=false",
+        f"hydra.run.dir={out_dir}/.hydra_run",
+    ]
     p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if p.returncode:
         raise RuntimeError(f"corpus build failed: {(p.stderr or p.stdout).strip().splitlines()[-1:]}")
@@ -149,8 +197,14 @@ def build_corpus(source_dir: str, out_dir: str) -> str:
 def demo_wall_seconds(workdir: str, threads: int) -> float:
     """Wall time of ``python -m pedgpt.train`` (four-stage demo) with a fresh output dir and a cold cache."""
     env = {**os.environ, "PEDGPT_CACHE_DIR": os.path.join(workdir, "cache"), "OMP_NUM_THREADS": str(threads)}
-    cmd = [sys.executable, "-m", "pedgpt.train", f"paths.output_root={workdir}/outputs", "progress_bar=false",
-           f"hydra.run.dir={workdir}/outputs/demo"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pedgpt.train",
+        f"paths.output_root={workdir}/outputs",
+        "progress_bar=false",
+        f"hydra.run.dir={workdir}/outputs/demo",
+    ]
     t = time.perf_counter()
     p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t
@@ -162,15 +216,32 @@ def demo_wall_seconds(workdir: str, threads: int) -> float:
 def machine() -> dict[str, Any]:
     import torch
 
-    model = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
-                 platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
+    model = (
+        next(
+            (ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
+            platform.processor(),
+        )
+        if os.path.exists("/proc/cpuinfo")
+        else platform.processor()
+    )
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                                text=True).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+            ).stdout.strip()
+            or None
+        )
     except OSError:
         commit = None
-    info = {"nproc": os.cpu_count(), "cpu": model, "torch": torch.__version__, "python": platform.python_version(),
-            "commit": commit, "device": "cpu", "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    info = {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "commit": commit,
+        "device": "cpu",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     for lib in ("transformers", "trl", "peft", "lightning"):
         try:
             info[lib] = __import__(lib).__version__
@@ -199,8 +270,16 @@ def print_table(metrics: dict[str, dict], extra: dict[str, Any]) -> None:
             t.add_row(name, "skipped", "", "", "", f"{op} {goal}", "", meaning)
             continue
         ok = passes(name, m["median"])
-        t.add_row(name, f"{m['median']:.3f}", f"{m['min']:.3f}", f"{m['max']:.3f}", str(m["rounds"]), f"{op} {goal}",
-                  "[green]yes[/green]" if ok else "[red]NO[/red]", meaning)
+        t.add_row(
+            name,
+            f"{m['median']:.3f}",
+            f"{m['min']:.3f}",
+            f"{m['max']:.3f}",
+            str(m["rounds"]),
+            f"{op} {goal}",
+            "[green]yes[/green]" if ok else "[red]NO[/red]",
+            meaning,
+        )
     for k, v in extra.items():
         t.add_row(k, str(v), "", "", "", "", "", "reported, no goal")
     Console(width=180).print(t)
@@ -218,7 +297,7 @@ def plot(metrics: dict[str, dict], path: str) -> None:
     for n in names:
         op, goal, _ = GOALS[n]
         m = metrics[n]
-        f = (lambda v: v / goal) if op == ">=" else (lambda v: goal / v)
+        f = (lambda v, g=goal: v / g) if op == ">=" else (lambda v, g=goal: g / v)
         s, a, b = f(m["median"]), f(m["min"]), f(m["max"])
         score.append(s)
         lo.append(s - min(a, b))
@@ -268,8 +347,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         corpus = None
         if full:
             src = shared_data_dir()
-            corpus = a.corpus or (timed("corpus_build", lambda: build_corpus(src, os.path.join(tmp, "corpus")))
-                                  if src else None)
+            corpus = a.corpus or (
+                timed("corpus_build", lambda: build_corpus(src, os.path.join(tmp, "corpus"))) if src else None
+            )
         if use_trl:
             metrics.update(timed("sft_vs_trl", lambda: bench_sft_vs_trl(z, a.threads)))
         metrics.update(timed("dfpo_vs_sft", lambda: bench_dfpo(z, a.threads)))
@@ -279,17 +359,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         metrics.update(timed("packing", lambda: bench_packing(corpus)))
         metrics.update(timed("generation", lambda: bench_generation(z, a.threads)))
         if full:
-            extra["demo_wall_seconds"] = timed("demo_wall", lambda: demo_wall_seconds(os.path.join(tmp, "demo"),
-                                                                                      a.threads))
+            extra["demo_wall_seconds"] = timed(
+                "demo_wall", lambda: demo_wall_seconds(os.path.join(tmp, "demo"), a.threads)
+            )
     summary: dict[str, Any] = {k: (metrics[k]["median"] if k in metrics else None) for k in GOALS}
     if full:
         summary["demo_wall_seconds"] = extra["demo_wall_seconds"]
-    results = {"mode": "smoke" if a.smoke else ("quick" if a.quick else "full"), "summary": summary,
-               "goals": {k: {"op": op, "goal": g, "meaning": m, "met": passes(k, summary[k])}
-                         for k, (op, g, m) in GOALS.items()},
-               "metrics": metrics, "reported": extra, "seconds": seconds,
-               "total_seconds": round(time.perf_counter() - t_start, 1), "threads": a.threads, "sizes": z,
-               "machine": machine()}
+    results = {
+        "mode": "smoke" if a.smoke else ("quick" if a.quick else "full"),
+        "summary": summary,
+        "goals": {
+            k: {"op": op, "goal": g, "meaning": m, "met": passes(k, summary[k])} for k, (op, g, m) in GOALS.items()
+        },
+        "metrics": metrics,
+        "reported": extra,
+        "seconds": seconds,
+        "total_seconds": round(time.perf_counter() - t_start, 1),
+        "threads": a.threads,
+        "sizes": z,
+        "machine": machine(),
+    }
     os.makedirs(a.out_dir, exist_ok=True)
     with open(os.path.join(a.out_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2, ensure_ascii=False, default=str)

@@ -5,7 +5,7 @@ both sides load the same initial weights), a byte-level BPE tokenizer trained on
 demo's training conversations encoded once with ``encode_instructions`` (``human_assistant`` template, labels
 on the assistant turns and their end-of-turn token only). Both sides receive these same token ids and labels:
 
-- ours: ``CausalLMStage`` (the SFT stage module) in a Lightning ``Trainer`` on the documents packed by
+- ours: ``CausalLMModule`` (the SFT stage module) in a Lightning ``Trainer`` on the documents packed by
   ``pack_greedy`` into rows of ``max_len`` (block-diagonal causal mask, positions restarting per document),
   ``batch_size`` rows per step; loss = token-mean NLL over the label tokens (``SequenceLogProbs``);
 - TRL: ``SFTTrainer`` on a pre-tokenized dataset (``input_ids`` + ``labels``: TRL uses given labels as is),
@@ -24,6 +24,7 @@ timed steps ÷ that time. The result is the median over rounds of ours ÷ TRL, w
 The last line printed is JSON: {"sft_vs_trl": x, ...}. ``measure()`` returns it; ``profile()`` summarises
 ``torch.profiler`` traces of a few steps of each side.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,21 +35,23 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import lightning as L
 import torch
 from omegaconf import OmegaConf
 
+from pedgpt.common.constants import IGNORE_INDEX
+from pedgpt.data.corpus.demo import build_demo_corpus
 from pedgpt.data.datamodule import ExamplesDataModule
-from pedgpt.data.demo import build_demo_corpus
 from pedgpt.data.encode import encode_instructions
 from pedgpt.data.packing import collate_packed, pack_greedy
-from pedgpt.data.templates import IGNORE_INDEX, get_template
+from pedgpt.data.templates import get_template
 from pedgpt.models.build import arch_config, build_from_config
 from pedgpt.models.tokenizer import train_bpe_tokenizer
-from pedgpt.stages.base import CausalLMStage
+from pedgpt.stages.sft import SFTModule
 
 CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "conf")
 GOAL = 1.0
@@ -58,6 +61,7 @@ SEED = 0
 @dataclass
 class Settings:
     """Shared by both sides; the defaults are ``conf/stage/sft.yaml``'s batch, max_len and optimizer."""
+
     batch_size: int = 8
     max_len: int = 256
     lr: float = 1e-3
@@ -83,7 +87,8 @@ def build_setup(workdir: str, max_len: int) -> Setup:
     model_cfg = OmegaConf.load(os.path.join(CONF, "model", "tiny.yaml"))
     export_dir = os.path.join(workdir, "init")
     build_from_config(arch_config(model_cfg, vocab_size=len(tok), tokenizer=tok), seed=SEED).save_pretrained(
-        export_dir, safe_serialization=True)
+        export_dir, safe_serialization=True
+    )
     tok.save_pretrained(export_dir)
     examples = encode_instructions(records, tok, get_template(model_cfg.template), max_len, Counter())
     return Setup(export_dir, tok, [{"input_ids": e["input_ids"], "labels": e["labels"]} for e in examples])
@@ -133,12 +138,12 @@ class Ours:
     def __init__(self, setup: Setup, s: Settings):
         self.s = s
         opt = functools.partial(torch.optim.AdamW, lr=s.lr, betas=s.betas, weight_decay=s.weight_decay, fused=True)
-        self.module = CausalLMStage(setup.export_dir, opt, gradient_clip_val=s.max_grad_norm)
-        self.module.stage_name = "sft"
+        self.module = SFTModule(setup.export_dir, opt, gradient_clip_val=s.max_grad_norm)
         lengths = [len(e["input_ids"]) for e in setup.examples]
         rows = [[setup.examples[i] for i in r] for r in pack_greedy(lengths, s.max_len)]
-        self.collate = CountingCollate(functools.partial(collate_packed, max_len=s.max_len,
-                                                         pad_id=setup.tokenizer.pad_token_id))
+        self.collate = CountingCollate(
+            functools.partial(collate_packed, max_len=s.max_len, pad_id=setup.tokenizer.pad_token_id)
+        )
         self.data = ExamplesDataModule(rows, [], self.collate, s.batch_size, s.batch_size, SEED)
 
     def round(self) -> tuple[float, int]:
@@ -150,12 +155,23 @@ class Ours:
                 window.step_end()
 
         self.collate.counts.clear()
-        trainer = L.Trainer(accelerator="cpu", devices=1, precision="32-true", max_steps=s.warmup + s.steps,
-                            logger=False, callbacks=[Mark()], enable_checkpointing=False, enable_progress_bar=False,
-                            enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-                            check_val_every_n_epoch=None, use_distributed_sampler=False)
+        trainer = L.Trainer(
+            accelerator="cpu",
+            devices=1,
+            precision="32-true",
+            max_steps=s.warmup + s.steps,
+            logger=False,
+            callbacks=[Mark()],
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+            check_val_every_n_epoch=None,
+            use_distributed_sampler=False,
+        )
         trainer.fit(self.module, datamodule=self.data)
-        return window.seconds, sum(self.collate.counts[s.warmup:s.warmup + s.steps])
+        return window.seconds, sum(self.collate.counts[s.warmup : s.warmup + s.steps])
 
 
 def trl_config(s: Settings, output_dir: str):
@@ -163,13 +179,31 @@ def trl_config(s: Settings, output_dir: str):
     from trl import SFTConfig
 
     return SFTConfig(
-        output_dir=output_dir, per_device_train_batch_size=s.batch_size, max_steps=s.warmup + s.steps,
-        max_length=s.max_len, packing=True, packing_strategy="bfd",  # BFD packing ⇒ padding-free batches
-        learning_rate=s.lr, adam_beta1=s.betas[0], adam_beta2=s.betas[1], weight_decay=s.weight_decay,
-        optim="adamw_torch_fused", lr_scheduler_type="constant", max_grad_norm=s.max_grad_norm,
-        gradient_checkpointing=False, bf16=False, fp16=False, use_cpu=True,  # fp32 like ours; TRL defaults differ
-        eval_strategy="no", save_strategy="no", logging_strategy="no", report_to=[], disable_tqdm=True,
-        dataloader_num_workers=0, seed=SEED)
+        output_dir=output_dir,
+        per_device_train_batch_size=s.batch_size,
+        max_steps=s.warmup + s.steps,
+        max_length=s.max_len,
+        packing=True,
+        packing_strategy="bfd",  # BFD packing ⇒ padding-free batches
+        learning_rate=s.lr,
+        adam_beta1=s.betas[0],
+        adam_beta2=s.betas[1],
+        weight_decay=s.weight_decay,
+        optim="adamw_torch_fused",
+        lr_scheduler_type="constant",
+        max_grad_norm=s.max_grad_norm,
+        gradient_checkpointing=False,
+        bf16=False,
+        fp16=False,
+        use_cpu=True,  # fp32 like ours; TRL defaults differ
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        seed=SEED,
+    )
 
 
 class Trl:
@@ -192,8 +226,13 @@ class Trl:
                 outer.window.step_end()
 
         model = AutoModelForCausalLM.from_pretrained(setup.export_dir, dtype=torch.float32, attn_implementation="sdpa")
-        self.trainer = SFTTrainer(model=model, args=trl_config(s, output_dir), processing_class=setup.tokenizer,
-                                  train_dataset=datasets.Dataset.from_list(setup.examples), callbacks=[Mark()])
+        self.trainer = SFTTrainer(
+            model=model,
+            args=trl_config(s, output_dir),
+            processing_class=setup.tokenizer,
+            train_dataset=datasets.Dataset.from_list(setup.examples),
+            callbacks=[Mark()],
+        )
         self.trainer.remove_callback(PrinterCallback)
         self.collate = CountingCollate(self.trainer.data_collator)
         self.trainer.data_collator = self.collate
@@ -203,7 +242,7 @@ class Trl:
         self.window = Window(s.warmup, s.steps)
         self.collate.counts.clear()
         self.trainer.train()
-        return self.window.seconds, sum(self.collate.counts[s.warmup:s.warmup + s.steps])
+        return self.window.seconds, sum(self.collate.counts[s.warmup : s.warmup + s.steps])
 
 
 def trl_available() -> bool:
@@ -214,8 +253,9 @@ def trl_available() -> bool:
     return True
 
 
-def measure(rounds: int = 5, steps: int = 16, threads: int = 2, warmup: int = 2, batch_size: int = 8,
-            max_len: int = 256) -> dict[str, float]:
+def measure(
+    rounds: int = 5, steps: int = 16, threads: int = 2, warmup: int = 2, batch_size: int = 8, max_len: int = 256
+) -> dict[str, float]:
     """Median (and min/max over rounds) of ours ÷ TRL label-token throughput, plus each side's tokens/s."""
     torch.set_num_threads(threads)
     s = Settings(batch_size=batch_size, max_len=max_len, warmup=warmup, steps=steps)
@@ -225,19 +265,26 @@ def measure(rounds: int = 5, steps: int = 16, threads: int = 2, warmup: int = 2,
         tps: dict[str, list[float]] = {k: [] for k in sides}
         tokens: dict[str, list[int]] = {k: [] for k in sides}
         for r in range(rounds):
-            for key in (("ours", "trl") if r % 2 == 0 else ("trl", "ours")):
+            for key in ("ours", "trl") if r % 2 == 0 else ("trl", "ours"):
                 sec, n = sides[key].round()
                 tps[key].append(n / sec)
                 tokens[key].append(n)
     ratios = [o / t for o, t in zip(tps["ours"], tps["trl"])]
-    return {"sft_vs_trl": round(statistics.median(ratios), 4), "sft_vs_trl_min": round(min(ratios), 4),
-            "sft_vs_trl_max": round(max(ratios), 4),
-            "ours_tokens_per_s": round(statistics.median(tps["ours"]), 1),
-            "trl_tokens_per_s": round(statistics.median(tps["trl"]), 1),
-            "ours_label_tokens_per_round": round(statistics.mean(tokens["ours"])),
-            "trl_label_tokens_per_round": round(statistics.mean(tokens["trl"])),
-            "rounds": rounds, "steps": steps, "warmup": warmup, "threads": threads, "batch_size": batch_size,
-            "max_len": max_len}
+    return {
+        "sft_vs_trl": round(statistics.median(ratios), 4),
+        "sft_vs_trl_min": round(min(ratios), 4),
+        "sft_vs_trl_max": round(max(ratios), 4),
+        "ours_tokens_per_s": round(statistics.median(tps["ours"]), 1),
+        "trl_tokens_per_s": round(statistics.median(tps["trl"]), 1),
+        "ours_label_tokens_per_round": round(statistics.mean(tokens["ours"])),
+        "trl_label_tokens_per_round": round(statistics.mean(tokens["trl"])),
+        "rounds": rounds,
+        "steps": steps,
+        "warmup": warmup,
+        "threads": threads,
+        "batch_size": batch_size,
+        "max_len": max_len,
+    }
 
 
 def profile(steps: int = 6, threads: int = 2, batch_size: int = 8, max_len: int = 256, row_limit: int = 15) -> str:
@@ -254,8 +301,10 @@ def profile(steps: int = 6, threads: int = 2, batch_size: int = 8, max_len: int 
             side.round()  # warm-up round, not profiled
             with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
                 sec, n = side.round()
-            out.append(f"== {key}: {n / sec:.0f} label tokens/s under the profiler ==\n"
-                       + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit))
+            out.append(
+                f"== {key}: {n / sec:.0f} label tokens/s under the profiler ==\n"
+                + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit)
+            )
     return "\n".join(out)
 
 
@@ -271,9 +320,11 @@ def main() -> None:
         return
     res = measure(a.rounds, a.steps, a.threads)
     print(f"{a.rounds} interleaved rounds × {a.steps} timed steps per side, {a.threads} threads")
-    print(f"ours {res['ours_tokens_per_s']:.0f} label tokens/s, TRL SFTTrainer {res['trl_tokens_per_s']:.0f}; "
-          f"ours ÷ TRL {res['sft_vs_trl']:.3f} [{res['sft_vs_trl_min']:.3f}, {res['sft_vs_trl_max']:.3f}] "
-          f"(goal ≥ {GOAL})")
+    print(
+        f"ours {res['ours_tokens_per_s']:.0f} label tokens/s, TRL SFTTrainer {res['trl_tokens_per_s']:.0f}; "
+        f"ours ÷ TRL {res['sft_vs_trl']:.3f} [{res['sft_vs_trl_min']:.3f}, {res['sft_vs_trl_max']:.3f}] "
+        f"(goal ≥ {GOAL})"
+    )
     print(json.dumps(res))
 
 

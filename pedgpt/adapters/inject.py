@@ -8,12 +8,14 @@ list); ``load_adapter`` restores them exactly, injecting first into a plain mode
 Task ids are attributes of the adapter modules: ``set_task_ids`` before the forward, ``clear_task_ids``
 after the optimizer step. An activation-checkpoint recompute then sees the same ids as the forward did.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -38,17 +40,27 @@ def _matches(name: str, target: str) -> bool:
     return name == target or name.endswith("." + target)
 
 
-def inject_moe_lora(model: nn.Module, target_modules: str | Sequence[str], rank: int, alpha: float,
-                    num_universal: int, num_specific: int, router: str | None, dropout: float = 0.0,
-                    **router_kwargs: Any) -> nn.Module:
+def inject_moe_lora(
+    model: nn.Module,
+    target_modules: str | Sequence[str],
+    rank: int,
+    alpha: float,
+    num_universal: int,
+    num_specific: int,
+    router: str | None,
+    dropout: float = 0.0,
+    **router_kwargs: Any,
+) -> nn.Module:
     """Replace every ``nn.Linear`` whose name ends with a target by a :class:`MoELoRALinear`; freeze the rest.
 
     ``router=None`` is allowed only with ``num_specific=0`` (universal experts only). Returns ``model``.
     """
     targets = [target_modules] if isinstance(target_modules, str) else list(target_modules)
     if rank < 1 or num_universal < 0 or num_specific < 0 or num_universal + num_specific < 1:
-        raise ValueError(f"need rank >= 1 and at least one expert; got rank={rank}, "
-                         f"num_universal={num_universal}, num_specific={num_specific}")
+        raise ValueError(
+            f"need rank >= 1 and at least one expert; got rank={rank}, "
+            f"num_universal={num_universal}, num_specific={num_specific}"
+        )
     if router is None and num_specific:
         raise ValueError(f"num_specific={num_specific} specific experts need a router; got router=None")
     # built once up front: validates the arguments and spells out the router's defaults for the config
@@ -59,18 +71,29 @@ def inject_moe_lora(model: nn.Module, target_modules: str | Sequence[str], rank:
     unknown = [t for t in targets if not any(_matches(n, t) for n in linears)]
     if unknown or not targets:
         names = sorted({n.rsplit(".", 1)[-1] for n in linears})
-        raise ValueError(f"target_modules {unknown or targets} match no nn.Linear of the model; "
-                         f"its linear modules are: {', '.join(names)}")
+        raise ValueError(
+            f"target_modules {unknown or targets} match no nn.Linear of the model; "
+            f"its linear modules are: {', '.join(names)}"
+        )
     for p in model.parameters():
         p.requires_grad_(False)
-    config = {"target_modules": targets, "rank": rank, "alpha": alpha, "num_universal": num_universal,
-              "num_specific": num_specific, "router": router, "dropout": dropout, "router_kwargs": full_kwargs}
+    config = {
+        "target_modules": targets,
+        "rank": rank,
+        "alpha": alpha,
+        "num_universal": num_universal,
+        "num_specific": num_specific,
+        "router": router,
+        "dropout": dropout,
+        "router_kwargs": full_kwargs,
+    }
     for name in [n for n in linears if any(_matches(n, t) for t in targets)]:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name)
         gate = get_router(router)(num_specific, len(TASKS), **router_kwargs) if router is not None else None
-        module = MoELoRALinear(getattr(parent, child), rank, alpha, num_universal, num_specific, gate,
-                               dropout=dropout, name=name)
+        module = MoELoRALinear(
+            getattr(parent, child), rank, alpha, num_universal, num_specific, gate, dropout=dropout, name=name
+        )
         module.injection = config
         module.train(parent.training)
         setattr(parent, child, module)
@@ -94,11 +117,13 @@ def save_adapter(model: nn.Module, directory: str | Path) -> Path:
     found = _require_adapters(model)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {f"{name}.{key}": _full(p).detach().cpu().contiguous()
-               for name, module in found for key, p in module.named_parameters(recurse=False)}
+    tensors = {
+        f"{name}.{key}": _full(p).detach().cpu().contiguous()
+        for name, module in found
+        for key, p in module.named_parameters(recurse=False)
+    }
     first = found[0][1]
-    config = {"adapter_type": ADAPTER_TYPE, **first.injection, "modules": [n for n, _ in found],
-              "tasks": list(TASKS)}
+    config = {"adapter_type": ADAPTER_TYPE, **first.injection, "modules": [n for n, _ in found], "tasks": list(TASKS)}
     save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
     return directory
@@ -109,14 +134,24 @@ def load_adapter(model: nn.Module, directory: str | Path) -> nn.Module:
     directory = Path(directory)
     config = json.loads((directory / CONFIG_NAME).read_text())
     if config.get("adapter_type") != ADAPTER_TYPE:
-        raise ValueError(f"{directory / CONFIG_NAME}: adapter_type is {config.get('adapter_type')!r}, "
-                         f"expected {ADAPTER_TYPE!r}")
+        raise ValueError(
+            f"{directory / CONFIG_NAME}: adapter_type is {config.get('adapter_type')!r}, expected {ADAPTER_TYPE!r}"
+        )
     saved_tasks = config["tasks"]
-    if list(TASKS[:len(saved_tasks)]) != saved_tasks:
+    if list(TASKS[: len(saved_tasks)]) != saved_tasks:
         raise ValueError(f"{directory / CONFIG_NAME}: tasks {saved_tasks} do not match the vocabulary {list(TASKS)}")
     if not adapter_modules(model):
-        inject_moe_lora(model, config["target_modules"], config["rank"], config["alpha"], config["num_universal"],
-                        config["num_specific"], config["router"], config["dropout"], **config["router_kwargs"])
+        inject_moe_lora(
+            model,
+            config["target_modules"],
+            config["rank"],
+            config["alpha"],
+            config["num_universal"],
+            config["num_specific"],
+            config["router"],
+            config["dropout"],
+            **config["router_kwargs"],
+        )
     found = dict(adapter_modules(model))
     saved = config["modules"]
     for name in [n for n in saved if n not in found] + [n for n in found if n not in saved]:
@@ -128,14 +163,18 @@ def load_adapter(model: nn.Module, directory: str | Path) -> nn.Module:
             module = found[name]
             for key in _INJECTION_KEYS:
                 if module.injection[key] != config[key]:
-                    raise ValueError(f"adapter mismatch at module {name}: {key}={config[key]!r} saved, "
-                                     f"{module.injection[key]!r} in the model")
+                    raise ValueError(
+                        f"adapter mismatch at module {name}: {key}={config[key]!r} saved, "
+                        f"{module.injection[key]!r} in the model"
+                    )
             for key, p in module.named_parameters(recurse=False):
                 t = tensors.pop(f"{name}.{key}", None)
                 if t is None or t.shape != p.shape:
                     got = "missing" if t is None else f"shape {tuple(t.shape)}"
-                    raise ValueError(f"adapter mismatch at module {name}: {key} is {got} in {directory}, "
-                                     f"model expects {tuple(p.shape)}")
+                    raise ValueError(
+                        f"adapter mismatch at module {name}: {key} is {got} in {directory}, "
+                        f"model expects {tuple(p.shape)}"
+                    )
                 p.copy_(t)
     if tensors:
         raise ValueError(f"adapter mismatch: {directory} holds tensors the model lacks: {sorted(tensors)[:5]}")
@@ -168,8 +207,7 @@ def set_task_ids(model: nn.Module, task_ids: torch.Tensor | Sequence[int | str])
         raise ValueError(f"task ids must be a LongTensor, got {task_ids.dtype}")
     if task_ids.numel() and (int(task_ids.min()) < 0 or int(task_ids.max()) >= len(TASKS)):
         bad = task_ids[(task_ids < 0) | (task_ids >= len(TASKS))].unique().tolist()
-        raise ValueError(f"task ids {bad} outside the task vocabulary 0..{len(TASKS) - 1} "
-                         f"({', '.join(TASKS)})")
+        raise ValueError(f"task ids {bad} outside the task vocabulary 0..{len(TASKS) - 1} ({', '.join(TASKS)})")
     for _, m in _require_adapters(model):
         m.task_ids = task_ids
 
@@ -192,8 +230,15 @@ def merge_for_task(model: nn.Module, task: str) -> nn.Module:
     return model
 
 
+def commit_router_stats(model: nn.Module) -> None:
+    """Count the last forward's routing in the statistics (call after a forward whose routing should count;
+    an activation-checkpoint recompute inside the backward pass is then never counted)."""
+    for _, m in adapter_modules(model):
+        m.commit_stats()
+
+
 def router_stats(model: nn.Module, reset: bool = True) -> dict[str, torch.Tensor]:
-    """Routing statistics since the last reset, over all gated layers (tensors on the adapters' device).
+    """Routing statistics committed since the last reset, over all gated layers (tensors on the adapters' device).
 
     gate_mean: (len(TASKS), num_specific) mean gate per task and specific expert (0 for unseen tasks);
     task_counts: (len(TASKS),) tokens seen per task; entropy: () mean router entropy in nats.
@@ -212,9 +257,11 @@ def router_stats(model: nn.Module, reset: bool = True) -> dict[str, torch.Tensor
             entropy += m.stats[2].to(device)
         if reset:
             m.stats = None
-    return {"gate_mean": gate_sum / count.clamp_min(1).unsqueeze(-1),
-            "task_counts": count / len(gated),
-            "entropy": entropy / count.sum().clamp_min(1)}
+    return {
+        "gate_mean": gate_sum / count.clamp_min(1).unsqueeze(-1),
+        "task_counts": count / len(gated),
+        "entropy": entropy / count.sum().clamp_min(1),
+    }
 
 
 def router_aux_loss(model: nn.Module) -> torch.Tensor | None:

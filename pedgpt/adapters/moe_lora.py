@@ -1,6 +1,6 @@
 """MoE-of-LoRA around a frozen ``nn.Linear``: ``h = W₀x + (α/r)·(Σ_u E_u(x) + Σ_j G(x)_j·E_j(x))``.
 
-All experts are computed with two matmuls (ARCHITECTURE.md convention 5)::
+All experts are computed with two matmuls (docs/architecture.md, "MoE-LoRA")::
 
     z = x @ [A_1 … A_E | W_router …]ᵀ          (d_in → E·r + P)   router projections ride along
     g = router(z[..., E·r:])                     fp32 gates over the S specific experts
@@ -12,14 +12,17 @@ matmul, so the router sees the same dropped-out input as the experts. Every adap
 ``moe_lora_<name>`` on this module: ``moe_lora_A`` (E·r, d_in), ``moe_lora_B`` (d_out, E·r) and the
 router's own (``moe_lora_router``, ``moe_lora_noise``, ``moe_lora_task_logits``).
 
-Routing state lives in attributes set from outside (``task_ids``, ``disabled``); the module records the
-last forward's auxiliary loss (``aux_loss``) and accumulates detached routing statistics when task ids
-are set. Work done by an activation-checkpoint recompute (which runs inside the backward pass) records
-nothing, so statistics are not counted twice.
+Routing state lives in attributes set from outside (``task_ids``, ``disabled``); the module keeps the
+last forward's auxiliary loss (``aux_loss``) and its detached gates (``last_route``). Statistics are
+accumulated only when the caller commits them after its forward (``commit_stats``; the model-level
+:func:`pedgpt.adapters.commit_router_stats`), so an activation-checkpoint recompute inside the backward pass —
+which repeats the forward with the same inputs — never counts twice.
 """
+
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -30,19 +33,25 @@ from pedgpt.adapters.routers import Router
 PREFIX = "moe_lora_"
 
 
-def _in_backward() -> bool:
-    """True while the autograd engine runs (where activation-checkpoint recompute happens)."""
-    return torch._C._current_graph_task_id() != -1
-
-
 class MoELoRALinear(nn.Module):
     """A frozen ``base_layer`` plus ``num_universal`` always-on and ``num_specific`` gated LoRA experts.
 
     Input (..., d_in) → output (..., d_out), like the ``nn.Linear`` it wraps.
     """
 
-    def __init__(self, base_layer: nn.Linear, rank: int, alpha: float, num_universal: int, num_specific: int,
-                 router: Router | None, dropout: float = 0.0, name: str = "") -> None:
+    injection: dict[str, Any]  # the inject_moe_lora arguments (set by inject_moe_lora; saved in adapter_config.json)
+
+    def __init__(
+        self,
+        base_layer: nn.Linear,
+        rank: int,
+        alpha: float,
+        num_universal: int,
+        num_specific: int,
+        router: Router | None,
+        dropout: float = 0.0,
+        name: str = "",
+    ) -> None:
         super().__init__()
         self.base_layer = base_layer
         self.rank, self.alpha, self.scaling = rank, alpha, alpha / rank
@@ -51,19 +60,20 @@ class MoELoRALinear(nn.Module):
         self.router = router
         self.adapter_name = name
         self.moe_lora_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        w = base_layer.weight
-        factory = {"device": w.device, "dtype": w.dtype}
+        dev, dt = base_layer.weight.device, base_layer.weight.dtype
         er = self.num_experts * rank
-        self.moe_lora_A = nn.Parameter(torch.empty(er, base_layer.in_features, **factory))
-        self.moe_lora_B = nn.Parameter(torch.empty(base_layer.out_features, er, **factory))
+        self.moe_lora_A = nn.Parameter(torch.empty(er, base_layer.in_features, device=dev, dtype=dt))
+        self.moe_lora_B = nn.Parameter(torch.empty(base_layer.out_features, er, device=dev, dtype=dt))
         shapes = router.param_shapes(base_layer.in_features) if router is not None else {}
         for key, shape in shapes.items():
-            self.register_parameter(PREFIX + key, nn.Parameter(torch.empty(shape, **factory),
-                                                               requires_grad=router.trainable(key)))
+            trainable = router is not None and router.trainable(key)
+            param = nn.Parameter(torch.empty(shape, device=dev, dtype=dt), requires_grad=trainable)
+            self.register_parameter(PREFIX + key, param)
         self._router_keys = tuple(shapes)
         self.disabled = False
         self.task_ids: torch.Tensor | None = None
         self.aux_loss: torch.Tensor | None = None
+        self.last_route: tuple[torch.Tensor, torch.Tensor] | None = None
         self.stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.reset_parameters()
 
@@ -86,8 +96,10 @@ class MoELoRALinear(nn.Module):
 
     def extra_repr(self) -> str:
         router = self.router.name if self.router is not None else None
-        return (f"rank={self.rank}, alpha={self.alpha}, num_universal={self.num_universal}, "
-                f"num_specific={self.num_specific}, router={router}")
+        return (
+            f"rank={self.rank}, alpha={self.alpha}, num_universal={self.num_universal}, "
+            f"num_specific={self.num_specific}, router={router}"
+        )
 
     # --- parameters ----------------------------------------------------------------------------------
     def router_params(self) -> dict[str, nn.Parameter]:
@@ -108,13 +120,17 @@ class MoELoRALinear(nn.Module):
         if ids is None:
             if self.router is not None and self.router.needs_task_ids(self.training):
                 mode = "training" if self.training else "every"
-                raise RuntimeError(f"{self.adapter_name}: router {self.router.name!r} needs task ids in {mode} "
-                                   f"forward; call pedgpt.adapters.set_task_ids(model, task_ids) first")
+                raise RuntimeError(
+                    f"{self.adapter_name}: router {self.router.name!r} needs task ids in {mode} "
+                    f"forward; call pedgpt.adapters.set_task_ids(model, task_ids) first"
+                )
             return None
         lead = x.shape[:-1]
-        if tuple(ids.shape) != tuple(lead[:ids.dim()]):
-            raise ValueError(f"{self.adapter_name}: task ids of shape {tuple(ids.shape)} do not match the input's "
-                             f"leading shape {tuple(lead)}; pass (batch,) or (batch, seq) ids")
+        if tuple(ids.shape) != tuple(lead[: ids.dim()]):
+            raise ValueError(
+                f"{self.adapter_name}: task ids of shape {tuple(ids.shape)} do not match the input's "
+                f"leading shape {tuple(lead)}; pass (batch,) or (batch, seq) ids"
+            )
         ids = ids.to(x.device, non_blocking=True)
         return ids.view(*ids.shape, *([1] * (len(lead) - ids.dim()))).expand(lead)
 
@@ -125,7 +141,7 @@ class MoELoRALinear(nn.Module):
         ids = self._task_ids_for(x)
         router = self.router
         keys = router.projections(self.training) if router is not None else ()
-        weight = self.moe_lora_A
+        weight: torch.Tensor = self.moe_lora_A
         if keys:
             weight = torch.cat([weight, *(getattr(self, PREFIX + k) for k in keys)])
         z = F.linear(self.moe_lora_dropout(x), weight)
@@ -134,10 +150,8 @@ class MoELoRALinear(nn.Module):
             return self._add_up(out, z * self.scaling)
         proj = z[..., er:].float() if keys else None
         gates, aux = router.gates(proj, ids, self.router_params(), self.training)
-        if not _in_backward():
-            self.aux_loss = aux
-            if ids is not None:
-                self._accumulate_stats(gates, ids)
+        self.aux_loss = aux
+        self.last_route = (gates.detach(), ids) if ids is not None else None
         scale = F.pad(gates * self.scaling, (self.num_universal, 0), value=self.scaling).to(x.dtype)
         h = z[..., :er].unflatten(-1, (self.num_experts, self.rank)) * scale.unsqueeze(-1)
         return self._add_up(out, h.flatten(-2))
@@ -148,11 +162,17 @@ class MoELoRALinear(nn.Module):
         return flat.view(out.shape)
 
     @torch.no_grad()
-    def _accumulate_stats(self, gates: torch.Tensor, ids: torch.Tensor) -> None:
-        """Add per-task gate sums (T, S), token counts (T,) and the entropy sum () — on device, no sync."""
-        g = gates.detach().float().reshape(-1, self.num_specific)
+    def commit_stats(self) -> None:
+        """Add the last forward's per-task gate sums (T, S), token counts (T,) and entropy sum () to ``stats`` —
+        on device, no sync — and forget that forward."""
+        if self.last_route is None:
+            return
+        gates, ids = self.last_route
+        self.last_route = None
+        g = gates.float().reshape(-1, self.num_specific)
         t = ids.reshape(-1)
         if self.stats is None:
+            assert self.router is not None
             num_tasks = self.router.num_tasks
             self.stats = (g.new_zeros(num_tasks, self.num_specific), g.new_zeros(num_tasks), g.new_zeros(()))
         gate_sum, count, entropy = self.stats
@@ -165,10 +185,12 @@ class MoELoRALinear(nn.Module):
     def merged_weight(self, task: int | None) -> torch.Tensor:
         """W₀ + (α/r)·Σ_e g_e·B_e·A_e for a task gate (task router) or no gate (no specific experts)."""
         if self.router is not None and not self.router.mergeable:
-            raise ValueError(f"{self.adapter_name}: router {self.router.name!r} gates depend on the token and "
-                             f"cannot be folded into weights; only router 'task' (or no router) can be merged")
+            raise ValueError(
+                f"{self.adapter_name}: router {self.router.name!r} gates depend on the token and "
+                f"cannot be folded into weights; only router 'task' (or no router) can be merged"
+            )
         scale = torch.full((self.num_experts,), self.scaling, device=self.weight.device)
         if self.router is not None:
-            scale[self.num_universal:] *= self.router.task_gates(self.router_params())[task]
+            scale[self.num_universal :] *= self.router.task_gates(self.router_params())[task]
         b = self.moe_lora_B.float() * scale.repeat_interleave(self.rank)
         return (self.weight.float() + b @ self.moe_lora_A.float()).to(self.weight.dtype)

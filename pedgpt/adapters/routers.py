@@ -15,10 +15,12 @@ Registered routers (``router=`` of :func:`pedgpt.adapters.inject_moe_lora`):
 Token routers take ``top_k`` (keep the k largest gates, renormalised) with a Switch load-balancing loss
 weighted by ``balance_weight``.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -26,21 +28,23 @@ from torch import nn
 
 from pedgpt.losses.router import load_balancing_loss, task_expert_mi_loss
 
-_REGISTRY: dict[str, type["Router"]] = {}
+_REGISTRY: dict[str, type[Router]] = {}
 
 
-def register_router(name: str) -> Callable[[type["Router"]], type["Router"]]:
+def register_router(name: str) -> Callable[[type[Router]], type[Router]]:
     """Class decorator adding a :class:`Router` subclass to the registry under ``name``."""
+
     def add(cls: type[Router]) -> type[Router]:
         if name in _REGISTRY:
             raise ValueError(f"router {name!r} is already registered ({_REGISTRY[name].__qualname__})")
         cls.name = name
         _REGISTRY[name] = cls
         return cls
+
     return add
 
 
-def get_router(name: str) -> type["Router"]:
+def get_router(name: str) -> type[Router]:
     """The router class registered under ``name``; unknown names raise with the registry listed."""
     try:
         return _REGISTRY[name]
@@ -54,19 +58,22 @@ class Router:
     Subclasses set ``needs_task_ids_in`` ("always", "training" or "never") and implement
     :meth:`param_shapes`, :meth:`projections`, :meth:`reset` and :meth:`gates`.
     """
+
     name: ClassVar[str] = ""
     needs_task_ids_in: ClassVar[str] = "never"
     mergeable: ClassVar[bool] = False
 
     def __init__(self, num_specific: int, num_tasks: int, **kwargs: Any) -> None:
         if num_specific < 1:
-            raise ValueError(f"router {self.name!r} gates specific experts: num_specific must be >= 1, "
-                             f"got {num_specific}")
+            raise ValueError(
+                f"router {self.name!r} gates specific experts: num_specific must be >= 1, got {num_specific}"
+            )
         self.num_specific = num_specific
         self.num_tasks = num_tasks
         if kwargs:
-            raise ValueError(f"router {self.name!r} got unknown kwargs {sorted(kwargs)}; "
-                             f"it accepts {sorted(self.config())}")
+            raise ValueError(
+                f"router {self.name!r} got unknown kwargs {sorted(kwargs)}; it accepts {sorted(self.config())}"
+            )
 
     def config(self) -> dict[str, Any]:
         """The router kwargs that rebuild this router (saved in adapter_config.json)."""
@@ -89,8 +96,13 @@ class Router:
     def reset(self, params: dict[str, nn.Parameter]) -> None:
         raise NotImplementedError
 
-    def gates(self, proj: torch.Tensor | None, task_ids: torch.Tensor | None, params: dict[str, nn.Parameter],
-              training: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def task_gates(self, params: dict[str, nn.Parameter]) -> torch.Tensor:
+        """(num_tasks, S) fp32 gate table of a ``mergeable`` router (gates that depend on the task only)."""
+        raise NotImplementedError(f"router {self.name!r} gates depend on the token, not only on the task")
+
+    def gates(
+        self, proj: torch.Tensor | None, task_ids: torch.Tensor | None, params: dict[str, nn.Parameter], training: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Gates and the (weighted) auxiliary loss.
 
         proj: (..., P) fp32 outputs of :meth:`projections` stacked (None when there are none); task_ids:
@@ -116,15 +128,17 @@ def softmax_fp32(logits: torch.Tensor) -> torch.Tensor:
 
 
 def _kaiming(t: torch.Tensor) -> None:
-    nn.init.kaiming_uniform_(t, a=math.sqrt(5))   # nn.Linear's default, as the reference implementation
+    nn.init.kaiming_uniform_(t, a=math.sqrt(5))  # nn.Linear's default, as the reference implementation
 
 
 class TokenRouter(Router):
     """``softmax(x·W_g [+ ε·softplus(x·W_n)])`` per token, optional top-k with a balance loss."""
+
     noisy: ClassVar[bool] = False
 
-    def __init__(self, num_specific: int, num_tasks: int, top_k: int | None = None, balance_weight: float = 0.01,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, num_specific: int, num_tasks: int, top_k: int | None = None, balance_weight: float = 0.01, **kwargs: Any
+    ) -> None:
         self.top_k, self.balance_weight = top_k, float(balance_weight)
         super().__init__(num_specific, num_tasks, **kwargs)
         if top_k is not None and not 1 <= top_k <= num_specific:
@@ -134,7 +148,7 @@ class TokenRouter(Router):
         return {"top_k": self.top_k, "balance_weight": self.balance_weight}
 
     def param_shapes(self, in_features: int) -> dict[str, tuple[int, ...]]:
-        shapes = {"router": (self.num_specific, in_features)}
+        shapes: dict[str, tuple[int, ...]] = {"router": (self.num_specific, in_features)}
         if self.noisy:
             shapes["noise"] = (self.num_specific, in_features)
         return shapes
@@ -151,10 +165,17 @@ class TokenRouter(Router):
         s = self.num_specific
         logits = proj[..., :s]
         if self.noisy and training:
-            logits = logits + torch.randn_like(logits) * F.softplus(proj[..., s:2 * s])
+            logits = logits + torch.randn_like(logits) * F.softplus(proj[..., s : 2 * s])
         return softmax_fp32(logits)
 
-    def gates(self, proj, task_ids, params, training):
+    def gates(
+        self,
+        proj: torch.Tensor | None,
+        task_ids: torch.Tensor | None,
+        params: dict[str, nn.Parameter],
+        training: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        assert proj is not None, f"router {self.name!r} needs the input projections"
         probs = self.probs(proj, training)
         if self.top_k is None or self.top_k == self.num_specific:
             return probs, None
@@ -190,6 +211,7 @@ class NoisyTokenRouter(TokenRouter):
 @register_router("token_task_aux")
 class TokenTaskAuxRouter(TokenRouter):
     """Token router whose training loss adds ``aux_weight`` × (−I(task; expert)) over the layer's tokens."""
+
     needs_task_ids_in = "training"
 
     def __init__(self, num_specific: int, num_tasks: int, aux_weight: float = 0.01, **kwargs: Any) -> None:
@@ -199,10 +221,17 @@ class TokenTaskAuxRouter(TokenRouter):
     def config(self) -> dict[str, Any]:
         return {**super().config(), "aux_weight": self.aux_weight}
 
-    def gates(self, proj, task_ids, params, training):
+    def gates(
+        self,
+        proj: torch.Tensor | None,
+        task_ids: torch.Tensor | None,
+        params: dict[str, nn.Parameter],
+        training: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         gates, aux = super().gates(proj, task_ids, params, training)
         if not training:
             return gates, aux
+        assert task_ids is not None, f"router {self.name!r} needs task ids in training"
         flat = gates.reshape(-1, self.num_specific)
         mi = self.aux_weight * task_expert_mi_loss(flat, task_ids.reshape(-1), self.num_tasks)
         return gates, mi if aux is None else aux + mi
@@ -211,6 +240,7 @@ class TokenTaskAuxRouter(TokenRouter):
 @register_router("task")
 class TaskRouter(Router):
     """``softmax(L[task])`` with learned logits L (num_tasks, S), zero at init (uniform gates)."""
+
     needs_task_ids_in = "always"
     mergeable = True
 
@@ -224,5 +254,11 @@ class TaskRouter(Router):
         """(num_tasks, S) fp32 gate table."""
         return softmax_fp32(params["task_logits"])
 
-    def gates(self, proj, task_ids, params, training):
+    def gates(
+        self,
+        proj: torch.Tensor | None,
+        task_ids: torch.Tensor | None,
+        params: dict[str, nn.Parameter],
+        training: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.task_gates(params)[task_ids], None

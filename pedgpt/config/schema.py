@@ -1,154 +1,309 @@
-"""Structured schemas of the composed training config, used to reject unknown keys and wrong types.
+"""Typed schemas of the Hydra configs — types only, no defaults: every value lives in one YAML file under
+``conf/`` (``???`` / ``MISSING`` here means "the YAML must set it").
 
-Hydra already refuses unknown keys given on the command line; a typo inside a YAML file (a stage file,
-an experiment overlay) would otherwise be silently ignored. Validating the composed config against these
-dataclasses catches both and names the full key.
+Each group's YAML files extend their schema (``defaults: [schema, _self_]``), so Hydra types and checks them
+while composing: an unknown key or a wrong type in a YAML file or on the command line fails at startup with
+the key's name. Stage settings are typed by each stage's own dataclass (``pedgpt.stages``). The schemas are
+stored in Hydra's ConfigStore by :func:`register_schemas` (called when ``pedgpt.config`` is imported).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
 
 
 @dataclass
-class StageSchema:
-    max_steps: int = 100
-    batch_size: int = 8
-    val_batch_size: int = 16
-    max_len: int = 256
-    packing: bool = False
-    log_every_n_steps: int = 5
-    val_check_interval: int = 50
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.1
-    loss_chunk_size: int = 0
-    activation_checkpointing: bool = False
-    optimizer: dict[str, Any] = field(default_factory=dict)
+class ArchConfig:
+    """A transformers config for a model built from scratch (tiny) or planned on the meta device; null keys are
+    left to the architecture's defaults."""
+
+    model_type: str = MISSING
+    vocab_size: int | None = None
+    hidden_size: int = MISSING
+    intermediate_size: int = MISSING
+    num_hidden_layers: int = MISSING
+    num_attention_heads: int = MISSING
+    num_key_value_heads: int | None = None
+    max_position_embeddings: int | None = None
+    rms_norm_eps: float | None = None
+    rope_theta: float | None = None
+    tie_word_embeddings: bool | None = None
+    position_embedding: str | None = None  # Baichuan2: rope | alibi
+    attention_bias: bool | None = None
 
 
 @dataclass
-class CPTSchema(StageSchema):
-    instruction_ratio: float = 0.3
-    source_epochs: dict[str, float] = field(default_factory=dict)
+class ModelConfig:
+    name: str = MISSING
+    path: str | None = MISSING  # local directory of a real base model (null: $PEDGPT_MODEL_DIR/dir_name)
+    dir_name: str | None = MISSING
+    build_from_config: bool = MISSING  # true: a fresh model from `arch` with a tokenizer trained in-process
+    trust_remote_code: bool = MISSING
+    dtype: str = MISSING  # float32 | bfloat16 | float16
+    template: str = MISSING  # chat template (pedgpt.data.templates)
+    vocab_size: int = MISSING  # tokenizer size of a model built from config
+    arch: ArchConfig = field(default_factory=ArchConfig)
 
 
 @dataclass
-class DFPOSchema(StageSchema):
-    beta: float = 0.1
-    mu: float = 1.0
-    loss: str = "dfpo"
-    label_smoothing: float = 0.0
-    ref: str = "cached"
+class DataConfig:
+    root: str | None = MISSING  # a built PedCorpus; null: the bundled demo corpus
+    demo_seed: int = MISSING
 
 
 @dataclass
-class MoLESchema(StageSchema):
-    general_ratio: float = 0.15
+class RouterKwargs:
+    """Router options (null: the router's own default; each router accepts only its own)."""
+
+    top_k: int | None = None
+    balance_weight: float | None = None
+    train_noise: bool | None = None
+    aux_weight: float | None = None
 
 
 @dataclass
-class ModelSchema:
-    name: str = "tiny"
-    path: Optional[str] = None
-    dir_name: Optional[str] = None
-    build_from_config: bool = True
-    trust_remote_code: bool = False
-    dtype: str = "float32"
-    template: str = "human_assistant"
-    vocab_size: int = 3000
-    arch: dict[str, Any] = field(default_factory=dict)
+class AdapterConfig:
+    name: str = MISSING  # moe_lora | none
+    target_modules: list[str] = MISSING
+    rank: int = MISSING
+    alpha: float = MISSING
+    num_universal: int = MISSING
+    num_specific: int = MISSING
+    router: str = MISSING
+    dropout: float = MISSING
+    router_kwargs: RouterKwargs = field(default_factory=RouterKwargs)
 
 
 @dataclass
-class DataSchema:
-    root: Optional[str] = None
-    demo_seed: int = 0
+class FSDPConfig:
+    param_dtype: str = MISSING
+    reduce_dtype: str = MISSING
+    reshard_after_forward: bool = MISSING
 
 
 @dataclass
-class AdapterSchema:
-    name: str = "none"
-    target_modules: list[str] = field(default_factory=list)
-    rank: int = 8
-    alpha: float = 16
-    num_universal: int = 1
-    num_specific: int = 3
-    router: str = "noisy_token"
-    dropout: float = 0.0
-    router_kwargs: dict[str, Any] = field(default_factory=dict)
+class TrainerConfig:
+    """Lightning ``Trainer`` arguments; null ``max_steps`` / ``log_every_n_steps`` / ``val_check_interval`` take
+    each stage's own value."""
+
+    accelerator: str = MISSING
+    devices: Any = MISSING
+    num_nodes: int = MISSING
+    strategy: str = MISSING  # auto | ddp | fsdp
+    precision: str = MISSING
+    max_steps: int | None = MISSING
+    log_every_n_steps: int | None = MISSING
+    val_check_interval: int | None = MISSING
+    limit_val_batches: float | None = MISSING
+    gradient_clip_val: float | None = MISSING
+    accumulate_grad_batches: int = MISSING
+    deterministic: bool = MISSING
+    fsdp: FSDPConfig = field(default_factory=FSDPConfig)
 
 
 @dataclass
-class FSDPSchema:
-    param_dtype: str = "bfloat16"
-    reduce_dtype: str = "float32"
-    reshard_after_forward: bool = True
+class LoggerConfig:
+    kinds: list[str] = MISSING  # csv and/or wandb
+    csv_flush_every_n_steps: int = MISSING
+    project: str = MISSING
+    entity: str | None = MISSING
+    group: str | None = MISSING
+    mode: str | None = MISSING
+    tags: list[str] = MISSING
 
 
 @dataclass
-class TrainerSchema:
-    accelerator: str = "cpu"
-    devices: Any = 1
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
-    max_steps: Optional[int] = None
-    log_every_n_steps: Optional[int] = None
-    val_check_interval: Optional[int] = None
-    limit_val_batches: Optional[float] = None
-    gradient_clip_val: Optional[float] = None
-    accumulate_grad_batches: int = 1
-    deterministic: bool = False
-    fsdp: FSDPSchema = field(default_factory=FSDPSchema)
+class PathsConfig:
+    output_root: str = MISSING
+    cache_dir: str = MISSING
 
 
 @dataclass
-class LoggerSchema:
-    kinds: list[str] = field(default_factory=lambda: ["csv"])
-    csv_flush_every_n_steps: int = 5
-    project: str = "pedgpt"
-    entity: Optional[str] = None
-    group: Optional[str] = None
-    mode: Optional[str] = None
-    tags: list[str] = field(default_factory=list)
+class PlanConfig:
+    gpu_memory_gb: float = MISSING
+    usable_fraction: float = MISSING
 
 
 @dataclass
-class PathsSchema:
-    output_root: str = "outputs"
-    cache_dir: str = "~/.cache/pedgpt"
+class TrainConfig:
+    """The run-wide keys of ``conf/train.yaml``; each stage's node (``cpt``, ``sft`` ...) is typed by its stage."""
+
+    name: str = MISSING
+    pipeline: list[str] = MISSING
+    seed: int = MISSING
+    init_from: str | None = MISSING
+    ckpt_path: str | None = MISSING
+    checkpoint_every_n_steps: int = MISSING
+    keep_last_checkpoints: int = MISSING
+    max_nonfinite_in_a_row: int = MISSING
+    dry_run: bool = MISSING
+    evaluate: bool = MISSING
+    eval_suites: list[str] = MISSING
+    eval_limit: int | None = MISSING
+    eval_max_new_tokens: int = MISSING
+    progress_bar: bool = MISSING
+    plan: PlanConfig = field(default_factory=PlanConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+# -- evaluate.yaml ---------------------------------------------------------------------------------------
+@dataclass
+class GenerationConfig:
+    preset: str = MISSING
+    max_new_tokens: int | None = MISSING
+    max_prompt_len: int | None = MISSING
+    batch_size: int = MISSING
+    seed: int | None = MISSING
 
 
 @dataclass
-class PlanSchema:
-    gpu_memory_gb: float = 80.0
-    usable_fraction: float = 0.9
+class EvalMetricsConfig:
+    tokenizer: str = MISSING  # jieba | char
+    empty: str = MISSING  # how an empty prediction or reference is scored
 
 
 @dataclass
-class TrainSchema:
-    name: str = "demo"
-    pipeline: list[str] = field(default_factory=lambda: ["cpt", "sft", "dfpo", "mole"])
-    seed: int = 42
-    init_from: Optional[str] = None
-    ckpt_path: Optional[str] = None
-    checkpoint_every_n_steps: int = 0
-    keep_last_checkpoints: int = 3
-    max_nonfinite_in_a_row: int = 5
-    dry_run: bool = False
-    evaluate: bool = False
-    eval_suites: list[str] = field(default_factory=lambda: ["medkqa", "evidiag", "trerecom", "preference"])
-    eval_limit: Optional[int] = 32
-    eval_max_new_tokens: int = 64
-    progress_bar: bool = True
-    cpt: CPTSchema = field(default_factory=CPTSchema)
-    sft: StageSchema = field(default_factory=StageSchema)
-    dfpo: DFPOSchema = field(default_factory=DFPOSchema)
-    mole: MoLESchema = field(default_factory=MoLESchema)
-    model: ModelSchema = field(default_factory=ModelSchema)
-    data: DataSchema = field(default_factory=DataSchema)
-    adapter: AdapterSchema = field(default_factory=AdapterSchema)
-    trainer: TrainerSchema = field(default_factory=TrainerSchema)
-    logger: LoggerSchema = field(default_factory=LoggerSchema)
-    paths: PathsSchema = field(default_factory=PathsSchema)
-    plan: PlanSchema = field(default_factory=PlanSchema)
+class CMMLUConfig:
+    primary: str = MISSING  # raw | norm
+    batch_size: int = MISSING
+
+
+@dataclass
+class PreferenceEvalConfig:
+    reference: str | None = MISSING
+    beta: float = MISSING
+    batch_size: int = MISSING
+    max_len: int = MISSING
+
+
+@dataclass
+class EvalLoggerConfig:
+    wandb: bool = MISSING
+    project: str = MISSING
+    entity: str | None = MISSING
+    mode: str | None = MISSING
+
+
+@dataclass
+class EvaluateConfig:
+    model_dir: str = MISSING
+    adapter_dir: str | None = MISSING
+    suites: list[str] = MISSING
+    data_root: str | None = MISSING
+    cmd_file: str | None = MISSING
+    limit: int | None = MISSING
+    out_dir: str | None = MISSING
+    device: str = MISSING
+    dtype: str = MISSING
+    trust_remote_code: bool = MISSING
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    metrics: EvalMetricsConfig = field(default_factory=EvalMetricsConfig)
+    cmmlu: CMMLUConfig = field(default_factory=CMMLUConfig)
+    preference: PreferenceEvalConfig = field(default_factory=PreferenceEvalConfig)
+    logger: EvalLoggerConfig = field(default_factory=EvalLoggerConfig)
+
+
+# -- build.yaml (the PedCorpus builder) -------------------------------------------------------------------
+@dataclass
+class BuildSourcesConfig:
+    encodings: dict[str, str] = MISSING  # file-name glob → encoding
+    identity: dict[str, str] = MISSING  # fills {{name}} / {{author}}
+    tasks_by_source: dict[str, str] = MISSING
+    reference_free_suites: dict[str, str] = MISSING
+
+
+@dataclass
+class BuildKGConfig:
+    task_departments: list[str] = MISSING
+    cpt_all_diseases: bool = MISSING
+
+
+@dataclass
+class BuildSplitsConfig:
+    ratios: dict[str, float] = MISSING
+    upstream: dict[str, str] = MISSING
+    salt: str = MISSING
+
+
+@dataclass
+class BuildSuitesConfig:
+    fixed: list[str] = MISSING
+    by_source: dict[str, str] = MISSING
+    by_task: dict[str, str] = MISSING
+
+
+@dataclass
+class BuildCleanConfig:
+    max_message_chars: int = MISSING
+    max_text_chars: int = MISSING
+    min_answer_chars: int = MISSING
+    html_remnants: bool = MISSING
+
+
+@dataclass
+class BuildDedupConfig:
+    ngram: int = MISSING
+    threshold: float = MISSING
+    num_perm: int = MISSING
+    seed: int = MISSING
+    max_chars: int = MISSING
+    min_question_chars: int = MISSING
+
+
+@dataclass
+class BuildStatsConfig:
+    tokenizer: str | None = MISSING
+
+
+@dataclass
+class BuildRewriteConfig:
+    enabled: bool = MISSING
+    base_url: str | None = MISSING
+    model: str | None = MISSING
+    api_key_env: str = MISSING
+    tasks: list[str] = MISSING
+    timeout_s: float = MISSING
+
+
+@dataclass
+class BuildConfig:
+    source_dir: str = MISSING
+    out_dir: str = MISSING
+    seed: int = MISSING
+    skip_invalid: bool = MISSING
+    progress: bool = MISSING
+    include: list[str] = MISSING
+    exclude: list[str] = MISSING
+    formats: dict[str, str] = MISSING
+    sources: BuildSourcesConfig = field(default_factory=BuildSourcesConfig)
+    kg: BuildKGConfig = field(default_factory=BuildKGConfig)
+    splits: BuildSplitsConfig = field(default_factory=BuildSplitsConfig)
+    suites: BuildSuitesConfig = field(default_factory=BuildSuitesConfig)
+    clean: BuildCleanConfig = field(default_factory=BuildCleanConfig)
+    dedup: BuildDedupConfig = field(default_factory=BuildDedupConfig)
+    stats: BuildStatsConfig = field(default_factory=BuildStatsConfig)
+    rewrite: BuildRewriteConfig = field(default_factory=BuildRewriteConfig)
+
+
+def register_schemas() -> None:
+    cs = ConfigStore.instance()
+    for group, node in (
+        ("model", ModelConfig),
+        ("data", DataConfig),
+        ("adapter", AdapterConfig),
+        ("trainer", TrainerConfig),
+        ("logger", LoggerConfig),
+        ("paths", PathsConfig),
+    ):
+        cs.store(group=group, name="schema", node=node)
+    cs.store(name="evaluate_schema", node=EvaluateConfig)
+    cs.store(name="build_schema", node=BuildConfig)

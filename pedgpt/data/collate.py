@@ -1,18 +1,19 @@
 """Padded batches: right-padded LM/SFT batches and ``[chosen; rejected]`` preference batches."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
-IGNORE_INDEX = -100
+from pedgpt.common.constants import IGNORE_INDEX
 
 
 def pad_right(seqs: Sequence[Sequence[int]], value: int, length: int | None = None) -> torch.Tensor:
     L = length or max(len(s) for s in seqs)
     out = torch.full((len(seqs), L), value, dtype=torch.long)
     for i, s in enumerate(seqs):
-        out[i, :len(s)] = torch.tensor(s, dtype=torch.long)
+        out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
     return out
 
 

@@ -1,7 +1,9 @@
 """A LightningDataModule over pre-encoded examples, with a resumable, epoch-seeded shuffle."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import lightning as L
 import torch
@@ -30,7 +32,7 @@ class EpochShuffleSampler(Sampler[int]):
         """This rank's share (every ``world_size``-th index) of the epoch's order, from ``start``."""
         order = self.order(self.epoch)
         order = order[: len(order) - len(order) % self.world_size]
-        idx = order[self.start * self.world_size + self.rank::self.world_size]
+        idx = order[self.start * self.world_size + self.rank :: self.world_size]
         self.start = 0
         return iter(idx)
 
@@ -43,8 +45,17 @@ class EpochShuffleSampler(Sampler[int]):
 
 
 class ExamplesDataModule(L.LightningDataModule):
-    def __init__(self, train: Sequence[Any], val: Sequence[Any], collate: Callable, batch_size: int,
-                 val_batch_size: int, seed: int, info: dict | None = None, max_len: int | None = None):
+    def __init__(
+        self,
+        train: Sequence[Any],
+        val: Sequence[Any],
+        collate: Callable,
+        batch_size: int,
+        val_batch_size: int,
+        seed: int,
+        info: dict | None = None,
+        max_len: int | None = None,
+    ):
         super().__init__()
         if not train:
             raise ValueError("the training set is empty after encoding (see the skip counts)")
@@ -65,8 +76,14 @@ class ExamplesDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         # its own generator: creating the iterator must not consume the global RNG (bit-exact resume)
-        return DataLoader(self.train, batch_size=self.batch_size, sampler=self.sampler, collate_fn=self.collate,
-                          drop_last=self.drop_last, generator=torch.Generator().manual_seed(self.sampler.seed))
+        return DataLoader(
+            self.train,
+            batch_size=self.batch_size,
+            sampler=self.sampler,
+            collate_fn=self.collate,
+            drop_last=self.drop_last,
+            generator=torch.Generator().manual_seed(self.sampler.seed),
+        )
 
     # -- exact data position, saved in every checkpoint -----------------------------------------------
     def state_dict(self) -> dict[str, int]:
@@ -74,16 +91,21 @@ class ExamplesDataModule(L.LightningDataModule):
         if trainer is None or trainer.fit_loop is None:
             return {}
         batches = int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
-        return {"epoch": int(trainer.current_epoch), "samples_consumed": batches * self.batch_size * trainer.world_size,
-                "dataset_size": len(self.train)}
+        return {
+            "epoch": int(trainer.current_epoch),
+            "samples_consumed": batches * self.batch_size * trainer.world_size,
+            "dataset_size": len(self.train),
+        }
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Restore the data position; the number of processes may differ from the saving run."""
         if not state:
             return
         if state["dataset_size"] != len(self.train):
-            raise ValueError(f"checkpoint was written for {state['dataset_size']} training examples, this run has "
-                             f"{len(self.train)}: the data changed, so the exact data position cannot be restored")
+            raise ValueError(
+                f"checkpoint was written for {state['dataset_size']} training examples, this run has "
+                f"{len(self.train)}: the data changed, so the exact data position cannot be restored"
+            )
         ws = self.sampler.world_size
         consumed = state["samples_consumed"]
         if consumed % ws:

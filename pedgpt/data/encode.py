@@ -1,11 +1,14 @@
 """Records → token-id examples for each stage, with counted skips (never silent drops)."""
+
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from pedgpt.data.schema import Instruction, PreferencePair, PretrainText, task_id
-from pedgpt.data.templates import IGNORE_INDEX, ChatTemplate
+from pedgpt.common.constants import IGNORE_INDEX
+from pedgpt.data.schema import Instruction, Message, PreferencePair, PretrainText, task_id
+from pedgpt.data.templates import ChatTemplate
 
 
 def flatten_instruction(rec: Instruction, template: ChatTemplate, eos_token: str) -> str:
@@ -17,16 +20,19 @@ def encode_texts(texts: Iterable[str], tokenizer: Any, max_len: int) -> list[dic
     """Plain text → ``<s> text </s>`` examples, long documents split into ``max_len`` windows."""
     out = []
     for text in texts:
-        ids = [tokenizer.bos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        ids = (
+            [tokenizer.bos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        )
         for i in range(0, len(ids), max_len):
-            chunk = ids[i:i + max_len]
+            chunk = ids[i : i + max_len]
             if len(chunk) > 1:
                 out.append({"input_ids": chunk, "labels": list(chunk)})
     return out
 
 
-def encode_instructions(records: Sequence[Instruction], tokenizer: Any, template: ChatTemplate, max_len: int,
-                        skipped: Counter) -> list[dict]:
+def encode_instructions(
+    records: Sequence[Instruction], tokenizer: Any, template: ChatTemplate, max_len: int, skipped: Counter
+) -> list[dict]:
     """Instructions → examples whose labels cover assistant turns only (``task_id`` kept)."""
     out = []
     for rec in records:
@@ -42,8 +48,9 @@ def encode_instructions(records: Sequence[Instruction], tokenizer: Any, template
     return out
 
 
-def encode_pairs(pairs: Sequence[PreferencePair], tokenizer: Any, template: ChatTemplate, max_len: int,
-                 skipped: Counter) -> list[dict]:
+def encode_pairs(
+    pairs: Sequence[PreferencePair], tokenizer: Any, template: ChatTemplate, max_len: int, skipped: Counter
+) -> list[dict]:
     """Preference pairs → chosen/rejected examples sharing the prompt (left-truncated to fit).
 
     Both answers are kept whole and condition on the same prompt: the prompt loses the same number of
@@ -68,9 +75,16 @@ def encode_pairs(pairs: Sequence[PreferencePair], tokenizer: Any, template: Chat
             skipped["pair_longer_than_max_len"] += 1
             continue
         masked = [IGNORE_INDEX] * (prompt_len - cut)  # earlier assistant turns are context, not answer
-        out.append({"chosen_ids": c["input_ids"][cut:], "chosen_labels": masked + c["labels"][prompt_len:],
-                    "rejected_ids": r["input_ids"][cut:], "rejected_labels": masked + r["labels"][prompt_len:],
-                    "task_id": task_id(p.task), "index": len(out)})
+        out.append(
+            {
+                "chosen_ids": c["input_ids"][cut:],
+                "chosen_labels": masked + c["labels"][prompt_len:],
+                "rejected_ids": r["input_ids"][cut:],
+                "rejected_labels": masked + r["labels"][prompt_len:],
+                "task_id": task_id(p.task),
+                "index": len(out),
+            }
+        )
     return out
 
 
@@ -82,8 +96,7 @@ def _prompt_length(labels: list[int]) -> int:
     return n
 
 
-def _assistant(text: str):
-    from pedgpt.data.schema import Message
+def _assistant(text: str) -> Message:
     return Message(role="assistant", content=text)
 
 

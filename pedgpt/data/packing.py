@@ -5,13 +5,16 @@ transformers, so a packed row also carries a 4D additive mask that is block-diag
 attends only to earlier tokens of its own document. transformers (4.56+ and 5.x) passes a 4D mask through
 unchanged, so packed logits equal the unpacked logits of every document.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
-IGNORE_INDEX = -100
+from pedgpt.common.constants import IGNORE_INDEX
 
 
 def pack_greedy(lengths: Sequence[int], max_len: int) -> list[list[int]]:
@@ -58,8 +61,9 @@ def block_causal_mask(doc_ids: torch.Tensor, dtype: torch.dtype = torch.float32)
     return mask[:, None]
 
 
-def collate_packed(rows: Sequence[Sequence[dict]], max_len: int, pad_id: int,
-                   mask_dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+def collate_packed(
+    rows: Sequence[Sequence[dict]], max_len: int, pad_id: int, mask_dtype: torch.dtype = torch.float32
+) -> dict[str, torch.Tensor]:
     """Each row is a list of examples (``input_ids``, ``labels``) → one padded (B, L) batch.
 
     L is the longest row (≤ max_len). Returns input_ids, labels, position_ids (restarting per document),
@@ -76,12 +80,25 @@ def collate_packed(rows: Sequence[Sequence[dict]], max_len: int, pad_id: int,
         start = 0
         for d, e in enumerate(row):
             n = len(e["input_ids"])
-            ids[b, start:start + n] = torch.tensor(e["input_ids"])
+            ids[b, start : start + n] = torch.tensor(e["input_ids"])
             lab = torch.tensor(e["labels"])
             lab[0] = IGNORE_INDEX  # never predict a document's first token from the previous document
-            labels[b, start:start + n] = lab
-            pos[b, start:start + n] = torch.arange(n)
-            doc[b, start:start + n] = d
+            labels[b, start : start + n] = lab
+            pos[b, start : start + n] = torch.arange(n)
+            doc[b, start : start + n] = d
             start += n
-    return {"input_ids": ids, "labels": labels, "position_ids": pos,
-            "attention_mask": block_causal_mask(doc, mask_dtype), "n_docs": torch.tensor(sum(len(r) for r in rows))}
+    return {
+        "input_ids": ids,
+        "labels": labels,
+        "position_ids": pos,
+        "attention_mask": block_causal_mask(doc, mask_dtype),
+        "n_docs": torch.tensor(sum(len(r) for r in rows)),
+    }
+
+
+def packed_rows(examples: list[dict], max_len: int, pad_id: int) -> tuple[list[list[dict]], Callable, float]:
+    """Examples packed into rows (first-fit decreasing): (rows, their collate function, packing efficiency)."""
+    lengths = [len(e["input_ids"]) for e in examples]
+    rows = pack_greedy(lengths, max_len)
+    collate: Callable[[Any], dict] = functools.partial(collate_packed, max_len=max_len, pad_id=pad_id)
+    return [[examples[i] for i in r] for r in rows], collate, packing_efficiency(lengths, rows, max_len)

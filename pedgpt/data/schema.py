@@ -11,13 +11,15 @@ Record types
 * :class:`PreferencePair` – a prompt conversation (history + final user turn), a chosen and a rejected answer.
 * :class:`EvalItem`      – a prompt with a reference answer (or multiple-choice options), for evaluation suites.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 # --- tasks --------------------------------------------------------------------------------------------
 #: Task vocabulary. The order is the task-id order used by task routers; append, never reorder.

@@ -1,22 +1,26 @@
 """Each stage's training and validation examples, from the bundled demo corpus or a built PedCorpus.
 
-``data.root`` null → the team-written demo corpus (``pedgpt.data.demo``); otherwise a directory laid
+``data.root`` null → the team-written demo corpus (``pedgpt.data.corpus.demo``); otherwise a directory laid
 out by ``python -m pedgpt.data.build`` (``cpt/``, ``sft/``, ``dfpo/`` with ``train.jsonl`` / ``dev.jsonl``).
 """
+
 from __future__ import annotations
 
 import functools
+import json
 import os
 import random
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+from pedgpt.common.errors import ConfigError
+from pedgpt.data.corpus.demo import build_demo_corpus
 from pedgpt.data.schema import PEDIATRIC_TASKS, Instruction, PreferencePair, PretrainText, read_jsonl
 
 
 @functools.lru_cache(maxsize=4)
 def _demo(seed: int) -> dict[str, list]:
-    from pedgpt.data.demo import build_demo_corpus
     return build_demo_corpus(seed=seed)
 
 
@@ -27,8 +31,10 @@ def _split(records: list, split: str) -> list:
 def _read(root: str, sub: str, split: str) -> list:
     path = os.path.join(root, sub, f"{split}.jsonl")
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: missing (data.root={root} is not a built PedCorpus; "
-                                f"build one with `python -m pedgpt.data.build source_dir=... out_dir={root}`)")
+        raise FileNotFoundError(
+            f"{path}: missing (data.root={root} is not a built PedCorpus; "
+            f"build one with `python -m pedgpt.data.build source_dir=... out_dir={root}`)"
+        )
     return list(read_jsonl(path))
 
 
@@ -57,8 +63,14 @@ def repeat_by_source(records: list, epochs: dict[str, float], seed: int) -> list
     return out
 
 
-def hybrid_cpt_texts(texts: list[PretrainText], instructions: list[Instruction], ratio: float, render, seed: int,
-                     source_epochs: dict[str, float] | None = None) -> tuple[list[str], dict[str, int]]:
+def hybrid_cpt_texts(
+    texts: list[PretrainText],
+    instructions: list[Instruction],
+    ratio: float,
+    render,
+    seed: int,
+    source_epochs: dict[str, float] | None = None,
+) -> tuple[list[str], dict[str, int]]:
     """Plain texts mixed with instructions flattened to text, instructions making up ``ratio`` of documents.
 
     ``source_epochs`` repeats (or subsamples) plain texts per upstream source before mixing. Instructions
@@ -93,5 +105,28 @@ def count_skips(counter: Counter) -> dict[str, int]:
     return {k: v for k, v in sorted(counter.items()) if v}
 
 
-__all__ = ["corpus_part", "hybrid_cpt_texts", "mole_instructions", "count_skips",
-           "Instruction", "PreferencePair", "PretrainText"]
+def has_record(path: str, want: Callable[[dict], bool] = lambda rec: True) -> bool:
+    """Whether a JSONL file holds a record satisfying ``want`` (stops at the first one)."""
+    with open(path, encoding="utf-8") as f:
+        return any(line.strip() and want(json.loads(line)) for line in f)
+
+
+def require_records(
+    root: str, sub: str, split: str, message: str, want: Callable[[dict], bool] = lambda rec: True
+) -> None:
+    """Startup check of a built PedCorpus: ``root/sub/split.jsonl`` must hold a record satisfying ``want``;
+    otherwise :class:`ConfigError` with ``message`` (``{path}`` is filled in)."""
+    path = os.path.join(root, sub, f"{split}.jsonl")
+    if not has_record(path, want):
+        raise ConfigError(message.format(path=path))
+
+
+__all__ = [
+    "corpus_part",
+    "hybrid_cpt_texts",
+    "mole_instructions",
+    "count_skips",
+    "Instruction",
+    "PreferencePair",
+    "PretrainText",
+]

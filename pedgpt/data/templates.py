@@ -11,38 +11,40 @@ The default, ``human_assistant``, is the PediatricsGPT paper's format::
 
 Register a new one with :func:`register_template`; look one up with :func:`get_template`.
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from pedgpt.common.constants import IGNORE_INDEX
 from pedgpt.data.schema import Message, RecordError
-
-IGNORE_INDEX = -100
 
 
 @dataclass(frozen=True)
 class Segment:
     text: str
     train: bool = False  # contributes to the loss
-    eos: bool = False    # append the tokenizer's eos id after the text (trained when ``train``)
+    eos: bool = False  # append the tokenizer's eos id after the text (trained when ``train``)
 
 
 @dataclass(frozen=True)
 class ChatTemplate:
     name: str
-    system: str                 # format of the system block, with {content}
-    user: str                   # format of a user turn (incl. the assistant prefix), with {content}
+    system: str  # format of the system block, with {content}
+    user: str  # format of a user turn (incl. the assistant prefix), with {content}
     assistant: str = "{content}"
-    turn_separator: str = ""    # masked text between an assistant turn and the next user turn
-    end_of_turn: str = ""       # text after an assistant answer (trained); "" means the tokenizer's eos id
+    turn_separator: str = ""  # masked text between an assistant turn and the next user turn
+    end_of_turn: str = ""  # text after an assistant answer (trained); "" means the tokenizer's eos id
     default_system: str | None = None
     stop_strings: tuple[str, ...] = ()
     special_tokens: tuple[str, ...] = ()  # strings that must be single tokens in a tokenizer built for it
 
     # -- rendering ---------------------------------------------------------------------------------
-    def segments(self, messages: Sequence[Message], system: str | None = None,
-                 add_generation_prompt: bool = False) -> list[Segment]:
+    def segments(
+        self, messages: Sequence[Message], system: str | None = None, add_generation_prompt: bool = False
+    ) -> list[Segment]:
         """Render ``messages`` (user/assistant alternating, starting with user) into segments.
 
         With ``add_generation_prompt`` the conversation must end with a user turn and the result ends
@@ -61,23 +63,40 @@ class ChatTemplate:
                 segs.append(Segment(sep + self.user.format(content=m.content)))
                 expect = "assistant"
             else:
-                segs.append(Segment(self.assistant.format(content=m.content) + self.end_of_turn,
-                                    train=True, eos=not self.end_of_turn))
+                segs.append(
+                    Segment(
+                        self.assistant.format(content=m.content) + self.end_of_turn,
+                        train=True,
+                        eos=not self.end_of_turn,
+                    )
+                )
                 expect = "user"
         if add_generation_prompt and expect != "assistant":
             raise RecordError("a generation prompt must end with a user message")
         return segs
 
-    def render(self, messages: Sequence[Message], system: str | None = None,
-               add_generation_prompt: bool = False, eos_token: str = "</s>") -> str:
+    def render(
+        self,
+        messages: Sequence[Message],
+        system: str | None = None,
+        add_generation_prompt: bool = False,
+        eos_token: str = "</s>",
+    ) -> str:
         """The conversation as one string (eos ids shown as ``eos_token``)."""
-        return "".join(s.text + (eos_token if s.eos else "")
-                       for s in self.segments(messages, system, add_generation_prompt))
+        return "".join(
+            s.text + (eos_token if s.eos else "") for s in self.segments(messages, system, add_generation_prompt)
+        )
 
     # -- tokenisation ------------------------------------------------------------------------------
-    def encode(self, tokenizer: Any, messages: Sequence[Message], system: str | None = None,
-               max_len: int | None = None, add_generation_prompt: bool = False,
-               bos: bool = True) -> dict[str, list[int]] | None:
+    def encode(
+        self,
+        tokenizer: Any,
+        messages: Sequence[Message],
+        system: str | None = None,
+        max_len: int | None = None,
+        add_generation_prompt: bool = False,
+        bos: bool = True,
+    ) -> dict[str, list[int]] | None:
         """Token ids and labels (``-100`` on prompt tokens) for a conversation.
 
         Over ``max_len``, tokens are removed from the left (the oldest context goes first), so the
@@ -108,6 +127,7 @@ class ChatTemplate:
     # -- HF tokenizer chat_template (Jinja) --------------------------------------------------------
     def jinja(self) -> str:
         """A Jinja chat template equivalent to :meth:`render`, for ``tokenizer.chat_template``."""
+
         def lit(s: str) -> str:
             return "'" + s.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
 
@@ -153,26 +173,32 @@ def template_names() -> list[str]:
 
 DEFAULT_TEMPLATE = "human_assistant"
 
-register_template(ChatTemplate(
-    name="human_assistant",  # PediatricsGPT paper format
-    system="{content}\n\n",
-    user="Human: {content}\n\nAssistant: ",
-    turn_separator="\n\n",
-    stop_strings=("\nHuman:", "Human:"),
-))
-register_template(ChatTemplate(
-    name="chatml",  # Qwen2.5 and other ChatML models
-    system="<|im_start|>system\n{content}<|im_end|>\n",
-    user="<|im_start|>user\n{content}<|im_end|>\n<|im_start|>assistant\n",
-    end_of_turn="<|im_end|>",
-    turn_separator="\n",
-    stop_strings=("<|im_end|>", "<|im_start|>"),
-    special_tokens=("<|im_start|>", "<|im_end|>"),
-))
-register_template(ChatTemplate(
-    name="baichuan2",  # Baichuan2-Chat: user token <reserved_106> (id 195), assistant <reserved_107> (id 196)
-    system="{content}",
-    user="<reserved_106>{content}<reserved_107>",
-    stop_strings=("<reserved_106>",),
-    special_tokens=("<reserved_106>", "<reserved_107>"),
-))
+register_template(
+    ChatTemplate(
+        name="human_assistant",  # PediatricsGPT paper format
+        system="{content}\n\n",
+        user="Human: {content}\n\nAssistant: ",
+        turn_separator="\n\n",
+        stop_strings=("\nHuman:", "Human:"),
+    )
+)
+register_template(
+    ChatTemplate(
+        name="chatml",  # Qwen2.5 and other ChatML models
+        system="<|im_start|>system\n{content}<|im_end|>\n",
+        user="<|im_start|>user\n{content}<|im_end|>\n<|im_start|>assistant\n",
+        end_of_turn="<|im_end|>",
+        turn_separator="\n",
+        stop_strings=("<|im_end|>", "<|im_start|>"),
+        special_tokens=("<|im_start|>", "<|im_end|>"),
+    )
+)
+register_template(
+    ChatTemplate(
+        name="baichuan2",  # Baichuan2-Chat: user token <reserved_106> (id 195), assistant <reserved_107> (id 196)
+        system="{content}",
+        user="<reserved_106>{content}<reserved_107>",
+        stop_strings=("<reserved_106>",),
+        special_tokens=("<reserved_106>", "<reserved_107>"),
+    )
+)

@@ -6,33 +6,41 @@ own slice, so no rank ever holds the full model. Adapter tensors are initialised
 parameters of one unit together. Mixed precision: parameters are kept in fp32 (the sharded master
 copy), cast to ``param_dtype`` for compute, gradients reduced in ``reduce_dtype``.
 """
+
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
+from accelerate import init_empty_weights
+from safetensors import safe_open
 from torch import nn
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+from torch.distributed.tensor import distribute_tensor
+from transformers import AutoConfig, AutoModelForCausalLM
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+from pedgpt.adapters.inject import adapter_modules
+from pedgpt.common.constants import DTYPES
+from pedgpt.models.logps import decoder_of
 
 
 def decoder_layers(lm: nn.Module) -> list[nn.Module]:
-    from pedgpt.models.logps import decoder_of
     return list(decoder_of(lm).layers)
 
 
 def mp_policy(fsdp_cfg: dict[str, Any]):
-    from torch.distributed.fsdp import MixedPrecisionPolicy
-    return MixedPrecisionPolicy(param_dtype=DTYPES[fsdp_cfg.get("param_dtype", "bfloat16")],
-                                reduce_dtype=DTYPES[fsdp_cfg.get("reduce_dtype", "float32")])
+    return MixedPrecisionPolicy(
+        param_dtype=DTYPES[fsdp_cfg.get("param_dtype", "bfloat16")],
+        reduce_dtype=DTYPES[fsdp_cfg.get("reduce_dtype", "float32")],
+    )
 
 
 def shard(net: nn.Module, lm: nn.Module, mesh: Any, fsdp_cfg: dict[str, Any]) -> None:
     """One FSDP2 unit per decoder layer, plus the root (embedding, final norm, LM head)."""
-    from torch.distributed.fsdp import fully_shard
-
     policy = mp_policy(fsdp_cfg)
     reshard = bool(fsdp_cfg.get("reshard_after_forward", True))
     for layer in decoder_layers(lm):
@@ -47,7 +55,6 @@ def _safetensors_index(model_dir: str) -> dict[str, str]:
     single = os.path.join(model_dir, "model.safetensors")
     if not os.path.exists(single):
         raise FileNotFoundError(f"{model_dir}: no model.safetensors(.index.json) to load weights from")
-    from safetensors import safe_open
     with safe_open(single, "pt") as f:
         return {k: single for k in f.keys()}
 
@@ -56,15 +63,12 @@ def local_shard(full: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """The slice of ``full`` that a DTensor ``like`` holds on this rank (plain tensors: all of it)."""
     if not hasattr(like, "device_mesh"):
         return full
-    from torch.distributed.tensor import distribute_tensor
     return distribute_tensor(full, like.device_mesh, like.placements, src_data_rank=None).to_local()
 
 
 @torch.no_grad()
 def load_hf_weights(lm: nn.Module, model_dir: str) -> list[str]:
     """Fill ``lm``'s (possibly sharded) parameters from an HF safetensors checkpoint; returns missing names."""
-    from safetensors import safe_open
-
     index = _safetensors_index(model_dir)
     handles: dict[str, Any] = {}
     missing = []
@@ -85,18 +89,20 @@ def load_hf_weights(lm: nn.Module, model_dir: str) -> list[str]:
     return missing
 
 
-def build_sharded(init_dir: str, adapt: Callable[[nn.Module], nn.Module], wrap: Callable[[nn.Module], nn.Module],
-                  mesh: Any, device: torch.device, fsdp_cfg: dict[str, Any], trust_remote_code: bool = False,
-                  activation_checkpointing: bool = False) -> nn.Module:
+def build_sharded(
+    init_dir: str,
+    adapt: Callable[[nn.Module], nn.Module],
+    wrap: Callable[[nn.Module], nn.Module],
+    mesh: Any,
+    device: torch.device,
+    fsdp_cfg: dict[str, Any],
+    trust_remote_code: bool = False,
+    activation_checkpointing: bool = False,
+) -> nn.Module:
     """Meta build → adapters (initialised in full) → shard → materialise → load weights shard by shard.
 
     ``wrap(lm)`` returns the root module (e.g. ``SequenceLogProbs(lm)``); it becomes the root FSDP unit.
     """
-    from accelerate import init_empty_weights
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    from pedgpt.adapters.inject import adapter_modules
-
     config = AutoConfig.from_pretrained(init_dir, trust_remote_code=trust_remote_code)
     if not trust_remote_code:
         config._attn_implementation = "sdpa"
@@ -106,15 +112,19 @@ def build_sharded(init_dir: str, adapt: Callable[[nn.Module], nn.Module], wrap: 
     lm = adapt(lm)
     for _, mod in adapter_modules(lm):  # tiny: real tensors, same seed on every rank
         for n, p in list(mod.named_parameters(recurse=False)):
-            setattr(mod, n, nn.Parameter(torch.empty(p.shape, dtype=p.dtype, device="cpu"), requires_grad=p.requires_grad))
+            setattr(
+                mod, n, nn.Parameter(torch.empty(p.shape, dtype=p.dtype, device="cpu"), requires_grad=p.requires_grad)
+            )
         mod.reset_parameters()
     if activation_checkpointing:
         lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     net = wrap(lm)
     shard(net, lm, mesh, fsdp_cfg)
-    keep = {n: (t.to_local() if hasattr(t, "to_local") else t).detach().clone()
-            for n, t in list(net.named_parameters()) + list(net.named_buffers())
-            if not (t.to_local() if hasattr(t, "to_local") else t).is_meta}
+    keep = {
+        n: (t.to_local() if hasattr(t, "to_local") else t).detach().clone()
+        for n, t in list(net.named_parameters()) + list(net.named_buffers())
+        if not (t.to_local() if hasattr(t, "to_local") else t).is_meta
+    }
     net.to_empty(device=device)
     with torch.no_grad():
         for n, t in list(net.named_parameters()) + list(net.named_buffers()):
@@ -133,5 +143,4 @@ def build_sharded(init_dir: str, adapt: Callable[[nn.Module], nn.Module], wrap: 
 
 def gather_full_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     """The consolidated (unsharded) state dict on every rank, on CPU, for an HF export."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
     return get_model_state_dict(module, options=StateDictOptions(full_state_dict=True, cpu_offload=True))

@@ -10,6 +10,7 @@ code as ``python -m pedgpt.score``, so the numbers equal what that CLI prints fo
 * Items whose final user turn does not fit ``max_prompt_len`` are skipped and counted.
 * ``by_task`` and ``by_department`` appear when the items carry those fields (``cmd``: per department).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -18,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from pedgpt.data.schema import EvalItem, Message
-from pedgpt.evaluation import EvalContext, SuiteResult
-from pedgpt.generation import encode_prompt, generate_batch
+from pedgpt.evaluation.context import EvalContext, SuiteResult
+from pedgpt.evaluation.scoring import Pair, score_pairs, summarize
+from pedgpt.inference.generation import encode_prompt, generate_batch
 from pedgpt.metrics import text
-from pedgpt.score import Pair, score_pairs, summarize
 
 
 def _turns(item: EvalItem) -> tuple[list[Message], list[str]] | None:
@@ -40,9 +41,15 @@ def _fits(ctx: EvalContext, conv: list[Message], system: str | None) -> bool:
 
 
 def _generate(ctx: EvalContext, jobs: list[tuple[EvalItem, list[Message]]]) -> list[str]:
-    return generate_batch(ctx.loaded, [conv for _, conv in jobs], ctx.settings, systems=[it.system for it, _ in jobs],
-                          tasks=[it.task for it, _ in jobs], batch_size=ctx.batch_size,
-                          max_prompt_len=ctx.max_prompt_len)
+    return generate_batch(
+        ctx.loaded,
+        [conv for _, conv in jobs],
+        ctx.settings,
+        systems=[it.system for it, _ in jobs],
+        tasks=[it.task for it, _ in jobs],
+        batch_size=ctx.batch_size,
+        max_prompt_len=ctx.max_prompt_len,
+    )
 
 
 def answer_items(ctx: EvalContext, items: list[EvalItem]) -> tuple[list[dict[str, Any]], Counter]:
@@ -61,9 +68,17 @@ def answer_items(ctx: EvalContext, items: list[EvalItem]) -> tuple[list[dict[str
     rows = []
 
     def row(it: EvalItem, conv: list[Message], reference: str, prediction: str, turn: int | None) -> dict[str, Any]:
-        return {"suite": it.suite, "id": it.id, "task": it.task, "department": it.department, "turn": turn,
-                "prompt": [{"role": m.role, "content": m.content} for m in conv], "system": it.system,
-                "reference": reference, "prediction": prediction}
+        return {
+            "suite": it.suite,
+            "id": it.id,
+            "task": it.task,
+            "department": it.department,
+            "turn": turn,
+            "prompt": [{"role": m.role, "content": m.content} for m in conv],
+            "system": it.system,
+            "reference": reference,
+            "prediction": prediction,
+        }
 
     for it, pred in zip(single, _generate(ctx, [(it, it.prompt) for it in single])):
         rows.append(row(it, it.prompt, it.reference, pred, None))
@@ -98,8 +113,9 @@ def score_rows(ctx: EvalContext, rows: list[dict[str, Any]]) -> dict[str, Any]:
         labels = [r[field] for r in rows]
         groups = sorted({g for g in labels if g is not None})
         if len(groups) > 1 or (groups and field == "department"):
-            out[name] = {str(g): summarize(scores[[i for i, lab in enumerate(labels) if lab == g]], None)
-                         for g in groups}
+            out[name] = {
+                str(g): summarize(scores[[i for i, lab in enumerate(labels) if lab == g]], None) for g in groups
+            }
     return out
 
 

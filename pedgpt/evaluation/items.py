@@ -5,15 +5,21 @@
 * ``cmd`` may instead read any CMD-format file (``cmd_file``): the department CSVs
   (``department,title,ask,answer``, UTF-8 or GB18030) or JSONL rows in CMD form; each row becomes an item
   through the same converter the corpus builder uses.
-* No ``data_root``: the bundled demo dev split (``pedgpt.data.demo``) gives ``medkqa``, ``evidiag``,
+* No ``data_root``: the bundled demo dev split (``pedgpt.data.corpus.demo``) gives ``medkqa``, ``evidiag``,
   ``trerecom`` and ``preference``; the other suites have no demo data and are reported as unavailable.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from typing import Any
 
+from pedgpt.data.corpus.build import to_eval
+from pedgpt.data.corpus.demo import build_demo_corpus
+from pedgpt.data.corpus.sources.base import Context, Unusable
+from pedgpt.data.corpus.sources.cmd_csv import convert, read_csv_rows
 from pedgpt.data.schema import EvalItem, RecordError, read_jsonl
 
 DEMO_SUITES: tuple[str, ...] = ("medkqa", "evidiag", "trerecom", "preference")
@@ -24,9 +30,6 @@ class NoItems(Exception):
 
 
 def _demo_items(suite: str) -> list[Any]:
-    from pedgpt.data.build import to_eval
-    from pedgpt.data.demo import build_demo_corpus
-
     corpus = build_demo_corpus()
     if suite == "preference":
         return [p for p in corpus["preference"] if p.split == "dev"]
@@ -35,12 +38,6 @@ def _demo_items(suite: str) -> list[Any]:
 
 def _cmd_items(path: str) -> list[EvalItem]:
     """Items of a CMD-format CSV / JSONL file (or EvalItem JSONL) for the ``cmd`` suite."""
-    from collections import Counter
-
-    from pedgpt.data.build import to_eval
-    from pedgpt.data.sources import Context, Unusable
-    from pedgpt.data.sources.cmd_csv import convert, read_csv_rows
-
     if path.endswith(".csv"):
         rows = list(read_csv_rows(path, skipped=Counter()))
     else:
@@ -71,8 +68,10 @@ def load_items(suite: str, data_root: str | None, cmd_file: str | None = None, l
         items = _cmd_items(cmd_file)
     elif data_root is None:
         if suite not in DEMO_SUITES:
-            raise NoItems(f"no demo data for {suite} (set data_root to a PedCorpus build"
-                          f"{' or cmd_file' if suite == 'cmd' else ''})")
+            raise NoItems(
+                f"no demo data for {suite} (set data_root to a PedCorpus build"
+                f"{' or cmd_file' if suite == 'cmd' else ''})"
+            )
         items = _demo_items(suite)
     else:
         path = os.path.join(data_root, "eval", f"{suite}.jsonl")

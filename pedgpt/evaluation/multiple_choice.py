@@ -10,6 +10,7 @@ in training). Two predictions per item:
 
 ``primary`` in the metrics says which of the two the run's configuration treats as the headline number.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -17,11 +18,12 @@ from typing import Any
 
 import torch
 
+from pedgpt.adapters import adapter_modules, clear_task_ids, set_task_ids
+from pedgpt.common.constants import IGNORE_INDEX
 from pedgpt.data.collate import collate_padded
 from pedgpt.data.schema import EvalItem, task_id
-from pedgpt.data.templates import IGNORE_INDEX
-from pedgpt.evaluation import EvalContext, SuiteResult
-from pedgpt.generation import encode_prompt
+from pedgpt.evaluation.context import EvalContext, SuiteResult
+from pedgpt.inference.generation import encode_prompt
 from pedgpt.models.logps import SequenceLogProbs
 
 PRIMARY = {"raw": "accuracy", "norm": "accuracy_norm"}
@@ -30,19 +32,18 @@ PRIMARY = {"raw": "accuracy", "norm": "accuracy_norm"}
 @torch.no_grad()
 def option_logliks(loaded: Any, examples: list[dict], batch_size: int) -> list[float]:
     """Summed log-probs of the labelled tokens of each example (``input_ids``/``labels``/``task_id``)."""
-    from pedgpt.adapters import adapter_modules, clear_task_ids, set_task_ids
-
     scorer = SequenceLogProbs(loaded.model)
     device = next(loaded.model.parameters()).device
     has_adapters = bool(adapter_modules(loaded.model))
     out: list[float] = []
     for start in range(0, len(examples), batch_size):
-        batch = collate_padded(examples[start:start + batch_size], loaded.tokenizer.pad_token_id or 0)
+        batch = collate_padded(examples[start : start + batch_size], loaded.tokenizer.pad_token_id or 0)
         try:
             if has_adapters:
                 set_task_ids(loaded.model, batch["task_ids"].to(device))
-            logp, _ = scorer(batch["input_ids"].to(device), batch["labels"].to(device),
-                             batch["attention_mask"].to(device))
+            logp, _ = scorer(
+                batch["input_ids"].to(device), batch["labels"].to(device), batch["attention_mask"].to(device)
+            )
         finally:
             if has_adapters:
                 clear_task_ids(loaded.model)
@@ -56,8 +57,9 @@ def option_examples(loaded: Any, item: EvalItem, max_prompt_len: int | None) -> 
     out = []
     for choice in item.choices:
         ids = loaded.tokenizer(choice, add_special_tokens=False)["input_ids"]
-        out.append({"input_ids": prompt + ids, "labels": [IGNORE_INDEX] * len(prompt) + ids,
-                    "task_id": task_id(item.task)})
+        out.append(
+            {"input_ids": prompt + ids, "labels": [IGNORE_INDEX] * len(prompt) + ids, "task_id": task_id(item.task)}
+        )
     return out
 
 
@@ -86,27 +88,43 @@ def run_multiple_choice(ctx: EvalContext, suite: str, items: list[EvalItem]) -> 
     rows, by_subject = [], defaultdict(lambda: ([], []))
     pos = 0
     for it in usable:
-        raw = logliks[pos:pos + len(it.choices)]
+        raw = logliks[pos : pos + len(it.choices)]
         pos += len(it.choices)
         norm = [v / max(1, len(c)) for v, c in zip(raw, it.choices)]
         pred_raw, pred_norm = max(range(len(raw)), key=raw.__getitem__), max(range(len(norm)), key=norm.__getitem__)
-        rows.append({"suite": suite, "id": it.id, "task": it.task, "subject": it.subject, "prompt":
-                     [{"role": m.role, "content": m.content} for m in it.prompt], "choices": it.choices,
-                     "answer": it.answer, "loglik": raw, "loglik_per_char": norm, "pred_raw": pred_raw,
-                     "pred_norm": pred_norm, "reference": it.choices[it.answer],
-                     "prediction": it.choices[pred_raw if ctx.cmmlu_primary == "raw" else pred_norm]})
+        rows.append(
+            {
+                "suite": suite,
+                "id": it.id,
+                "task": it.task,
+                "subject": it.subject,
+                "prompt": [{"role": m.role, "content": m.content} for m in it.prompt],
+                "choices": it.choices,
+                "answer": it.answer,
+                "loglik": raw,
+                "loglik_per_char": norm,
+                "pred_raw": pred_raw,
+                "pred_norm": pred_norm,
+                "reference": it.choices[it.answer],
+                "prediction": it.choices[pred_raw if ctx.cmmlu_primary == "raw" else pred_norm],
+            }
+        )
         hits = by_subject[it.subject or "all"]
         hits[0].append(pred_raw == it.answer)
         hits[1].append(pred_norm == it.answer)
     all_raw = [h for raw_hits, _ in by_subject.values() for h in raw_hits]
     all_norm = [h for _, norm_hits in by_subject.values() for h in norm_hits]
     metrics: dict[str, Any] = {
-        "accuracy": _accuracy(all_raw), "accuracy_norm": _accuracy(all_norm), "n": len(rows),
+        "accuracy": _accuracy(all_raw),
+        "accuracy_norm": _accuracy(all_norm),
+        "n": len(rows),
         "primary": PRIMARY[ctx.cmmlu_primary],
-        "by_subject": {s: {"accuracy": _accuracy(r), "accuracy_norm": _accuracy(nm), "n": len(r)}
-                       for s, (r, nm) in sorted(by_subject.items())},
+        "by_subject": {
+            s: {"accuracy": _accuracy(r), "accuracy_norm": _accuracy(nm), "n": len(r)}
+            for s, (r, nm) in sorted(by_subject.items())
+        },
         "convention": "option text log-likelihood after the question; accuracy = summed log-prob, "
-                      "accuracy_norm = log-prob per character of the option; ×100",
+        "accuracy_norm = log-prob per character of the option; ×100",
         "skipped": dict(skipped),
     }
     return SuiteResult(suite, metrics, rows, dict(skipped))

@@ -6,6 +6,7 @@ higher (TRL's ``rewards/accuracies``). The reference is, in order: an export giv
 policy with its adapters disabled (an adapter export); otherwise none — then the reward is ``β·log π``
 alone and ``reference`` in the metrics says so.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,31 +15,33 @@ from typing import Any
 
 import torch
 
+from pedgpt.adapters import adapter_modules, adapters_disabled, clear_task_ids, set_task_ids
 from pedgpt.data.collate import collate_preference
 from pedgpt.data.encode import encode_pairs
 from pedgpt.data.schema import PreferencePair
-from pedgpt.evaluation import EvalContext, SuiteResult
+from pedgpt.evaluation.context import EvalContext, SuiteResult
 from pedgpt.models.logps import SequenceLogProbs
 
 
 @torch.no_grad()
-def pair_logps(loaded: Any, examples: list[dict], batch_size: int, adapters_off: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def pair_logps(
+    loaded: Any, examples: list[dict], batch_size: int, adapters_off: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed answer log-probs of chosen and rejected answers, each (N,) fp32, under ``loaded.model``."""
-    from pedgpt.adapters import adapter_modules, adapters_disabled, clear_task_ids, set_task_ids
-
     model = loaded.model
     scorer, device = SequenceLogProbs(model), next(model.parameters()).device
     has_adapters = bool(adapter_modules(model))
     chosen, rejected = [], []
     for start in range(0, len(examples), batch_size):
-        batch = collate_preference(examples[start:start + batch_size], loaded.tokenizer.pad_token_id or 0)
+        batch = collate_preference(examples[start : start + batch_size], loaded.tokenizer.pad_token_id or 0)
         off = adapters_disabled(model) if adapters_off else contextlib.nullcontext()
         try:
             if has_adapters:
                 set_task_ids(model, batch["task_ids"].to(device))
             with off:
-                logp, _ = scorer(batch["input_ids"].to(device), batch["labels"].to(device),
-                                 batch["attention_mask"].to(device))
+                logp, _ = scorer(
+                    batch["input_ids"].to(device), batch["labels"].to(device), batch["attention_mask"].to(device)
+                )
         finally:
             if has_adapters:
                 clear_task_ids(model)
@@ -49,13 +52,14 @@ def pair_logps(loaded: Any, examples: list[dict], batch_size: int, adapters_off:
 
 
 def _summary(correct: torch.Tensor, margins: torch.Tensor) -> dict[str, float | int]:
-    return {"reward_accuracy": 100.0 * correct.float().mean().item(), "reward_margin": margins.mean().item(),
-            "n": int(correct.numel())}
+    return {
+        "reward_accuracy": 100.0 * correct.float().mean().item(),
+        "reward_margin": margins.mean().item(),
+        "n": int(correct.numel()),
+    }
 
 
 def run_preference(ctx: EvalContext, suite: str, pairs: list[PreferencePair]) -> SuiteResult:
-    from pedgpt.adapters import adapter_modules
-
     skipped: Counter = Counter()
     examples, kept = [], []
     for p in pairs:  # one at a time, so the kept pairs line up with their examples
@@ -80,18 +84,30 @@ def run_preference(ctx: EvalContext, suite: str, pairs: list[PreferencePair]) ->
     rows, by_task = [], defaultdict(list)
     for i, p in enumerate(kept):
         by_task[p.task].append(i)
-        rows.append({"suite": suite, "id": p.id, "task": p.task,
-                     "prompt": [{"role": m.role, "content": m.content} for m in p.prompt],
-                     "chosen": p.chosen, "rejected": p.rejected, "logp_chosen": pol_c[i].item(),
-                     "logp_rejected": pol_r[i].item(), "reward_chosen": reward_c[i].item(),
-                     "reward_rejected": reward_r[i].item(), "correct": bool(correct[i])})
+        rows.append(
+            {
+                "suite": suite,
+                "id": p.id,
+                "task": p.task,
+                "prompt": [{"role": m.role, "content": m.content} for m in p.prompt],
+                "chosen": p.chosen,
+                "rejected": p.rejected,
+                "logp_chosen": pol_c[i].item(),
+                "logp_rejected": pol_r[i].item(),
+                "reward_chosen": reward_c[i].item(),
+                "reward_rejected": reward_r[i].item(),
+                "correct": bool(correct[i]),
+            }
+        )
     metrics: dict[str, Any] = {
         **_summary(correct, margins),
-        "reward_chosen": reward_c.mean().item(), "reward_rejected": reward_r.mean().item(),
-        "logp_chosen": pol_c.mean().item(), "logp_rejected": pol_r.mean().item(),
-        "beta": ctx.beta, "reference": reference,
+        "reward_chosen": reward_c.mean().item(),
+        "reward_rejected": reward_r.mean().item(),
+        "logp_chosen": pol_c.mean().item(),
+        "logp_rejected": pol_r.mean().item(),
+        "beta": ctx.beta,
+        "reference": reference,
         "by_task": {t: _summary(correct[idx], margins[idx]) for t, idx in sorted(by_task.items())},
         "skipped": dict(skipped),
     }
     return SuiteResult(suite, metrics, rows, dict(skipped))
-

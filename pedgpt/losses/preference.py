@@ -8,15 +8,22 @@ DFPO vs TRL's ``rpo_alpha``: DFPO's following term is the mean over sequences of
 *own* mean-token NLL; TRL averages the NLL over all chosen tokens of the batch. The two agree only when
 every chosen answer in the batch has the same length.
 """
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
 
-def _preference_terms(policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor,
-                      ref_chosen_logps: torch.Tensor, ref_rejected_logps: torch.Tensor, *, beta: float,
-                      label_smoothing: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _preference_terms(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    *,
+    beta: float,
+    label_smoothing: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     chosen_rewards = beta * (policy_chosen_logps - ref_chosen_logps)
     rejected_rewards = beta * (policy_rejected_logps - ref_rejected_logps)
     logits = chosen_rewards - rejected_rewards  # β·((πc − rc) − (πr − rr))
@@ -33,27 +40,53 @@ def _preference_terms(policy_chosen_logps: torch.Tensor, policy_rejected_logps: 
     return losses, metrics
 
 
-def dpo_loss(policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor,
-             ref_chosen_logps: torch.Tensor, ref_rejected_logps: torch.Tensor, *, beta: float,
-             label_smoothing: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def dpo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    *,
+    beta: float,
+    label_smoothing: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``mean(-logσ(β·((πc − rc) − (πr − rr))))``; inputs (B,) summed log-probs. Returns (loss, metrics)."""
-    losses, metrics = _preference_terms(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps,
-                                        ref_rejected_logps, beta=beta, label_smoothing=label_smoothing)
+    losses, metrics = _preference_terms(
+        policy_chosen_logps,
+        policy_rejected_logps,
+        ref_chosen_logps,
+        ref_rejected_logps,
+        beta=beta,
+        label_smoothing=label_smoothing,
+    )
     loss = losses.mean()
     metrics["loss/preference"] = loss.detach()
     return loss, metrics
 
 
-def dfpo_loss(policy_chosen_logps: torch.Tensor, policy_rejected_logps: torch.Tensor,
-              ref_chosen_logps: torch.Tensor, ref_rejected_logps: torch.Tensor, chosen_nll: torch.Tensor, *,
-              beta: float, mu: float, label_smoothing: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def dfpo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    chosen_nll: torch.Tensor,
+    *,
+    beta: float,
+    mu: float,
+    label_smoothing: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``mean(-logσ(β·((πc − rc) − (πr − rr))) + μ·chosen_nll)``.
 
     chosen_nll: (B,) per-sequence mean-token NLL of the chosen answer under the policy.
     When policy == reference the loss is ``ln 2 + μ·mean(chosen_nll)``.
     """
-    losses, metrics = _preference_terms(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps,
-                                        ref_rejected_logps, beta=beta, label_smoothing=label_smoothing)
+    losses, metrics = _preference_terms(
+        policy_chosen_logps,
+        policy_rejected_logps,
+        ref_chosen_logps,
+        ref_rejected_logps,
+        beta=beta,
+        label_smoothing=label_smoothing,
+    )
     following = chosen_nll.mean()
     metrics["loss/preference"] = losses.detach().mean()
     metrics["loss/following"] = following.detach()

@@ -6,6 +6,7 @@
   for any number of tasks and experts.
 * :func:`load_balancing_loss` — the Switch-Transformer balance loss for top-k routing.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,8 +26,8 @@ def task_expert_joint(gates: torch.Tensor, task_ids: torch.Tensor, num_tasks: in
 
 def mutual_information(joint: torch.Tensor) -> torch.Tensor:
     """I(T; E) in nats of a joint table (T, S) whose entries sum to 1. Scalar, differentiable."""
-    p_t = joint.sum(-1, keepdim=True)             # (T, 1)
-    p_e = joint.sum(0, keepdim=True)              # (1, S)
+    p_t = joint.sum(-1, keepdim=True)  # (T, 1)
+    p_e = joint.sum(0, keepdim=True)  # (1, S)
     ratio = joint.clamp_min(_EPS) / (p_t * p_e).clamp_min(_EPS)
     return (joint * ratio.log()).sum()
 

@@ -3,6 +3,7 @@
 One set of resampled index rows (seeded) serves every statistic, so intervals of different keys come from
 the same resamples.
 """
+
 from __future__ import annotations
 
 import warnings

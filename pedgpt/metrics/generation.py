@@ -15,9 +15,11 @@ Each class keeps one float64 list state per key holding per-sample scores in [0,
 
 Log them as ``val/gen/<key>``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -56,7 +58,7 @@ class _PerSampleScores(Metric):
     higher_is_better = True
     full_state_update = False
 
-    def __init__(self, tokenizer: str = "jieba", empty: str = "zero", **kwargs) -> None:
+    def __init__(self, tokenizer: str = "jieba", empty: str = "zero", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if tokenizer not in text.TOKENIZERS:
             raise ValueError(f"unknown tokenizer {tokenizer!r}; choose one of {', '.join(text.TOKENIZERS)}")
@@ -79,8 +81,12 @@ class _PerSampleScores(Metric):
     def per_sample(self) -> Tensor:
         """Per-sample scores seen by this process, shape (N, len(keys)); inside ``with metric.sync_context():``
         those of all processes, concatenated in rank order."""
-        cols = [dim_zero_cat(getattr(self, f"scores_{k}")) if len(getattr(self, f"scores_{k}")) else
-                torch.zeros(0, dtype=torch.float64, device=self.device) for k in self.keys]
+        cols = [
+            dim_zero_cat(getattr(self, f"scores_{k}"))
+            if len(getattr(self, f"scores_{k}"))
+            else torch.zeros(0, dtype=torch.float64, device=self.device)
+            for k in self.keys
+        ]
         return torch.stack(cols, dim=1)
 
     def compute(self) -> dict[str, Tensor]:
@@ -116,11 +122,13 @@ def _add_sacrebleu_stats(metric: Metric, preds: str | Sequence[str], target: str
     pairs = _pairs(preds, target)
     if pairs:
         stats = text.sacrebleu_stats([p for p, _ in pairs], [r for _, r in pairs])
-        metric.sacrebleu_stats += torch.tensor(stats, dtype=torch.float64, device=metric.device).sum(dim=0)
+        total: Any = metric.sacrebleu_stats
+        total += torch.tensor(stats, dtype=torch.float64, device=metric.device).sum(dim=0)
 
 
 def _sacrebleu_value(metric: Metric) -> Tensor:
-    return torch.tensor(text.sacrebleu_from_stats(metric.sacrebleu_stats.tolist()), dtype=torch.float64)
+    stats: Any = metric.sacrebleu_stats
+    return torch.tensor(text.sacrebleu_from_stats(stats.tolist()), dtype=torch.float64)
 
 
 class ChineseSacreBLEU(Metric):
@@ -131,7 +139,7 @@ class ChineseSacreBLEU(Metric):
     higher_is_better = True
     full_state_update = False
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.add_state("sacrebleu_stats", default=torch.zeros(10, dtype=torch.float64), dist_reduce_fx="sum")
         self.set_dtype(torch.float64)
@@ -149,7 +157,7 @@ class ChineseGenerationMetrics(_PerSampleScores):
 
     keys = text.KEYS
 
-    def __init__(self, tokenizer: str = "jieba", empty: str = "zero", sacrebleu: bool = False, **kwargs) -> None:
+    def __init__(self, tokenizer: str = "jieba", empty: str = "zero", sacrebleu: bool = False, **kwargs: Any) -> None:
         super().__init__(tokenizer=tokenizer, empty=empty, **kwargs)
         self.with_sacrebleu = sacrebleu
         if sacrebleu:

@@ -17,11 +17,13 @@ Empty predictions (empty or whitespace-only): with ``empty="zero"`` (default) th
 with ``empty="skip_rouge"`` (the paper's code) every key is computed as the libraries compute it and a
 pair on which ``rouge`` raises is left out of the ROUGE means (its ROUGE entries are NaN).
 """
+
 from __future__ import annotations
 
 import math
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import sacrebleu
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
@@ -31,7 +33,16 @@ from sacrebleu.metrics import BLEU
 
 #: Output keys, in reporting order.
 KEYS: tuple[str, ...] = (
-    "rouge1", "rouge2", "rougeL", "bleu1", "bleu2", "bleu3", "bleu4", "gleu", "distinct1", "distinct2",
+    "rouge1",
+    "rouge2",
+    "rougeL",
+    "bleu1",
+    "bleu2",
+    "bleu3",
+    "bleu4",
+    "gleu",
+    "distinct1",
+    "distinct2",
 )
 BLEU_KEYS: tuple[str, ...] = ("bleu1", "bleu2", "bleu3", "bleu4")
 ROUGE_KEYS: tuple[str, ...] = ("rouge1", "rouge2", "rougeL")
@@ -50,7 +61,7 @@ _ROUGE_NAMES = {"rouge1": "rouge-1", "rouge2": "rouge-2", "rougeL": "rouge-l"}
 _jieba = None
 
 
-def _jieba_module():
+def _jieba_module() -> Any:
     """Import jieba once, silence its logger and build its dictionary (≈1 s), on first use only."""
     global _jieba
     if _jieba is None:
@@ -88,8 +99,9 @@ def bleu_scores(hyp: Sequence[str], ref: Sequence[str]) -> dict[str, float]:
     """nltk sentence BLEU-1..4 (smoothing method 3, cumulative weights) of token lists, in [0, 1]."""
     # One call with the list of weight tuples: nltk counts the n-gram precisions once and applies each
     # tuple to them, exactly as four separate calls would.
-    scores = sentence_bleu([list(ref)], list(hyp), weights=list(BLEU_WEIGHTS.values()),
-                           smoothing_function=SmoothingFunction().method3)
+    scores = sentence_bleu(
+        [list(ref)], list(hyp), weights=list(BLEU_WEIGHTS.values()), smoothing_function=SmoothingFunction().method3
+    )
     return {k: float(v) for k, v in zip(BLEU_WEIGHTS, scores)}
 
 
@@ -119,12 +131,13 @@ def rouge_scores(hyp: Sequence[str], ref: Sequence[str]) -> dict[str, float] | N
 
 def distinct_n(tokens: Sequence[str], n: int) -> float:
     """Unique n-grams ÷ n-grams of one token list; 0.0 with fewer than ``n`` tokens."""
-    grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
-def sample_scores(prediction: str, reference: str, tokenizer: str = "jieba", empty: str = "zero",
-                  keys: Sequence[str] = KEYS) -> dict[str, float]:
+def sample_scores(
+    prediction: str, reference: str, tokenizer: str = "jieba", empty: str = "zero", keys: Sequence[str] = KEYS
+) -> dict[str, float]:
     """Scores in [0, 1] of one pair for ``keys`` (a subset of :data:`KEYS`); NaN marks a ROUGE score left
     out of the mean (``empty="skip_rouge"`` and the ``rouge`` package raised)."""
     check_empty_rule(empty)
@@ -148,13 +161,21 @@ def describe_convention(tokenizer: str = "jieba", empty: str = "zero", sacrebleu
     """One line saying which convention, tokenizer and library versions produced a set of scores."""
     from importlib.metadata import version
 
-    tok = (f"jieba {version('jieba')} tokens (default cut: accurate mode, HMM on, whitespace tokens kept)"
-           if tokenizer == "jieba" else "character tokens")
-    rule = ("empty predictions score 0" if empty == "zero"
-            else "pairs the rouge package rejects are left out of the ROUGE means")
-    line = (f"paper: per-sample scores ×100 averaged over samples on {tok}; "
-            f"nltk {version('nltk')} sentence_bleu (smoothing method3, cumulative weights, .33 literal) and "
-            f"sentence_gleu; rouge {version('rouge')} F on space-joined tokens; distinct-n per sample; {rule}")
+    tok = (
+        f"jieba {version('jieba')} tokens (default cut: accurate mode, HMM on, whitespace tokens kept)"
+        if tokenizer == "jieba"
+        else "character tokens"
+    )
+    rule = (
+        "empty predictions score 0"
+        if empty == "zero"
+        else "pairs the rouge package rejects are left out of the ROUGE means"
+    )
+    line = (
+        f"paper: per-sample scores ×100 averaged over samples on {tok}; "
+        f"nltk {version('nltk')} sentence_bleu (smoothing method3, cumulative weights, .33 literal) and "
+        f"sentence_gleu; rouge {version('rouge')} F on space-joined tokens; distinct-n per sample; {rule}"
+    )
     if sacrebleu:
         line += f"; sacrebleu: corpus BLEU, sacrebleu {version('sacrebleu')} tokenize=zh on raw text"
     return line
@@ -163,15 +184,17 @@ def describe_convention(tokenizer: str = "jieba", empty: str = "zero", sacrebleu
 def sacrebleu_stats(predictions: Sequence[str], references: Sequence[str]) -> list[list[int]]:
     """Per-sample sufficient statistics of sacreBLEU (``tokenize="zh"``), shape (N, 10):
     ``[hyp_len, ref_len, correct_1..4, total_1..4]`` — summed over any subset they give its corpus BLEU."""
-    return [list(map(int, s)) for s in BLEU(tokenize="zh")._extract_corpus_statistics(
-        list(predictions), [list(references)])]
+    return [
+        list(map(int, s)) for s in BLEU(tokenize="zh")._extract_corpus_statistics(list(predictions), [list(references)])
+    ]
 
 
 def sacrebleu_from_stats(stats: Sequence[float]) -> float:
     """Corpus sacreBLEU (0–100, sacreBLEU's default exp smoothing) from summed statistics of length 10."""
     s = [int(round(float(v))) for v in stats]
-    return float(BLEU.compute_bleu(correct=s[2:6], total=s[6:10], sys_len=s[0], ref_len=s[1],
-                                   smooth_method="exp").score)
+    return float(
+        BLEU.compute_bleu(correct=s[2:6], total=s[6:10], sys_len=s[0], ref_len=s[1], smooth_method="exp").score
+    )
 
 
 def corpus_sacrebleu(predictions: Sequence[str], references: Sequence[str]) -> float:

@@ -1,4 +1,5 @@
 """Building and loading causal LMs: tiny models from a config, real ones from a local directory."""
+
 from __future__ import annotations
 
 import os
@@ -6,12 +7,11 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
+
+from pedgpt.common.errors import ModelPathError
 
 MODEL_DIR_ENV = "PEDGPT_MODEL_DIR"
-
-
-class ModelPathError(FileNotFoundError):
-    pass
 
 
 def resolve_model_path(model_cfg: DictConfig) -> str:
@@ -24,43 +24,46 @@ def resolve_model_path(model_cfg: DictConfig) -> str:
         raise ModelPathError(
             f"model weights for {model_cfg.get('name')!r} not found at {shown}: set model.path=/local/dir "
             f"or {MODEL_DIR_ENV}=/dir/holding/{model_cfg.get('dir_name') or '<model>'} (a directory with "
-            f"config.json and *.safetensors); nothing is downloaded")
+            f"config.json and *.safetensors); nothing is downloaded"
+        )
     return path
 
 
-def arch_config(model_cfg: DictConfig, vocab_size: int | None = None, tokenizer: Any = None):
-    """A transformers config for the ``model.arch`` block (a dict of config kwargs + ``model_type``)."""
-    from transformers import AutoConfig
-
-    arch = OmegaConf.to_container(model_cfg.arch, resolve=True)
+def arch_config(model_cfg: DictConfig, vocab_size: int | None = None, tokenizer: Any = None) -> PretrainedConfig:
+    """A transformers config for the ``model.arch`` block (config kwargs + ``model_type``; null keys left out)."""
+    node: Any = OmegaConf.to_container(model_cfg.arch, resolve=True)
+    arch = {str(k): v for k, v in node.items() if v is not None}
     model_type = arch.pop("model_type")
     if vocab_size is not None:
         arch["vocab_size"] = vocab_size
     if tokenizer is not None:
-        arch.update(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                    pad_token_id=tokenizer.pad_token_id)
+        arch.update(
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
     return AutoConfig.for_model(model_type, **arch)
 
 
-def build_from_config(config, seed: int | None = None, dtype: torch.dtype = torch.float32):
+def build_from_config(config: PretrainedConfig, seed: int | None = None, dtype: torch.dtype = torch.float32) -> Any:
     """A freshly initialised causal LM for ``config`` (seeded)."""
-    from transformers import AutoModelForCausalLM
-
     if seed is not None:
         torch.manual_seed(seed)
     config._attn_implementation = "sdpa"
     return AutoModelForCausalLM.from_config(config, dtype=dtype)
 
 
-def load_pretrained(path: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False):
+def load_pretrained(path: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False) -> Any:
     """Load an HF-format export or base model from a local directory (safetensors only)."""
-    from transformers import AutoModelForCausalLM
-
     if not os.path.exists(os.path.join(path, "config.json")):
         raise ModelPathError(f"{path}: not an HF model directory (no config.json)")
     return AutoModelForCausalLM.from_pretrained(
-        path, dtype=dtype, trust_remote_code=trust_remote_code, use_safetensors=True,
-        attn_implementation="sdpa" if not trust_remote_code else None)
+        path,
+        dtype=dtype,
+        trust_remote_code=trust_remote_code,
+        use_safetensors=True,
+        attn_implementation="sdpa" if not trust_remote_code else None,
+    )
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:

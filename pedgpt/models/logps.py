@@ -11,23 +11,27 @@ the LM head is unsharded while the chunks run, and resharded after — the same 
 With ``chunk_size > 0`` each chunk is activation-checkpointed, so the backward keeps only the hidden
 rows, not the chunk's logits (memory for large vocabularies; costs one extra LM-head matmul).
 """
+
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-IGNORE_INDEX = -100
+from pedgpt.common.constants import IGNORE_INDEX
 
 
-def _chunk_logps(h: torch.Tensor, head: nn.Module, y: torch.Tensor) -> torch.Tensor:
+def _chunk_logps(h: torch.Tensor, head: Any, y: torch.Tensor) -> torch.Tensor:
     """h: (N, d) hidden rows, y: (N,) targets → (N,) fp32 log-probs."""
     return -F.cross_entropy(head(h).float(), y, reduction="none")
 
 
-def selected_token_logps(hidden: torch.Tensor, head: nn.Module, labels: torch.Tensor,
-                         chunk_size: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def selected_token_logps(
+    hidden: torch.Tensor, head: Any, labels: torch.Tensor, chunk_size: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-probs of next-token labels per sequence.
 
     hidden: (B, L, d) decoder outputs; labels: (B, L) with ``-100`` where no loss is taken.
@@ -38,8 +42,10 @@ def selected_token_logps(hidden: torch.Tensor, head: nn.Module, labels: torch.Te
     rows = keep.nonzero(as_tuple=True)
     h_sel, y_sel = h[rows], y[rows]
     if chunk_size and h_sel.shape[0] > chunk_size:
-        parts = [checkpoint(_chunk_logps, h_sel[i:i + chunk_size], head, y_sel[i:i + chunk_size],
-                            use_reentrant=False) for i in range(0, h_sel.shape[0], chunk_size)]
+        parts = [
+            checkpoint(_chunk_logps, h_sel[i : i + chunk_size], head, y_sel[i : i + chunk_size], use_reentrant=False)
+            for i in range(0, h_sel.shape[0], chunk_size)
+        ]
         lp = torch.cat(parts)
     else:
         lp = _chunk_logps(h_sel, head, y_sel)
@@ -48,9 +54,11 @@ def selected_token_logps(hidden: torch.Tensor, head: nn.Module, labels: torch.Te
     return logp_sum, keep.sum(-1)
 
 
-def decoder_of(lm: nn.Module) -> nn.Module:
-    dec = lm.get_decoder() if hasattr(lm, "get_decoder") else None
-    return dec if dec is not None else lm.model
+def decoder_of(lm: nn.Module) -> Any:
+    """The decoder stack of a causal LM (``get_decoder()``, else ``.model``)."""
+    model: Any = lm
+    dec = model.get_decoder() if hasattr(model, "get_decoder") else None
+    return dec if dec is not None else model.model
 
 
 class SequenceLogProbs(nn.Module):
@@ -61,8 +69,15 @@ class SequenceLogProbs(nn.Module):
         self.lm = lm
         self.chunk_size = chunk_size
 
-    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        labels: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         extra = {"position_ids": position_ids} if position_ids is not None else {}  # remote-code models may lack it
         out = decoder_of(self.lm)(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **extra)
-        return selected_token_logps(out.last_hidden_state, self.lm.get_output_embeddings(), labels, self.chunk_size)
+        lm: Any = self.lm
+        head = lm.get_output_embeddings()
+        return selected_token_logps(out.last_hidden_state, head, labels, self.chunk_size)

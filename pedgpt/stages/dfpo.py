@@ -1,32 +1,70 @@
 """Stage 3: DFPO — DPO on summed sequence log-probs + μ × mean-token NLL of the chosen answer.
 
 Chosen and rejected answers travel as one batch of 2B rows (chosen first) through one forward. The
-reference is ``cached`` (log-probs precomputed before training and attached to the batch),
-``online`` (a frozen copy, evaluated each step) or ``adapter_disabled`` (the policy itself with its
-adapters switched off, for LoRA / MoE-LoRA policies).
+reference is ``cached`` (log-probs computed once before training by :meth:`DFPO.prepare`, stored on disk under
+a fingerprint and attached to the batch), ``online`` (a frozen copy, evaluated each step) or
+``adapter_disabled`` (the policy itself with its adapters switched off, for LoRA / MoE-LoRA policies).
 """
+
 from __future__ import annotations
 
+import functools
+import logging
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+from omegaconf import MISSING
 
+from pedgpt.adapters import adapters_disabled, clear_task_ids, inject_moe_lora, set_task_ids
+from pedgpt.common.constants import DTYPES
+from pedgpt.common.errors import ConfigError
+from pedgpt.data import stage_data as sd
+from pedgpt.data.collate import collate_preference
+from pedgpt.data.encode import encode_pairs
+from pedgpt.data.templates import get_template
+from pedgpt.distributed.world import barrier, is_grouped, is_rank_zero, local_device, mean_over_ranks
 from pedgpt.losses.lm import sequence_mean_nll
 from pedgpt.losses.preference import dfpo_loss, dpo_loss
 from pedgpt.models.build import load_pretrained
 from pedgpt.models.logps import SequenceLogProbs
-from pedgpt.stages.base import CausalLMStage, mean_over_ranks
+from pedgpt.models.tokenizer import tokenizer_fingerprint
+from pedgpt.stages import reference_cache as rc
+from pedgpt.stages.module import CausalLMModule, LossOutput, adapter_settings, module_settings
+from pedgpt.stages.registry import ReportSink, Stage, StageConfig, StageData, register_stage
 
+log = logging.getLogger("pedgpt")
 REFERENCE_MODES = ("cached", "online", "adapter_disabled")
+LOSSES = ("dfpo", "dpo")
 
 
-class DFPOStage(CausalLMStage):
+@dataclass
+class DFPOConfig(StageConfig):
+    beta: float = MISSING  # DPO temperature
+    mu: float = MISSING  # weight of the instruction-following term (mean-token NLL of the chosen answer)
+    loss: str = MISSING  # dfpo | dpo
+    label_smoothing: float = MISSING  # conservative DPO when > 0
+    ref: str = MISSING  # cached | online | adapter_disabled
+
+
+class DFPOModule(CausalLMModule):
     stage_name = "dfpo"
 
-    def __init__(self, *args: Any, beta: float = 0.1, mu: float = 1.0, loss: str = "dfpo", label_smoothing: float = 0.0,
-                 ref: str = "cached", ref_dir: str | None = None, adapter: dict | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        beta: float = 0.1,
+        mu: float = 1.0,
+        loss: str = "dfpo",
+        label_smoothing: float = 0.0,
+        ref: str = "cached",
+        ref_dir: str | None = None,
+        adapter: dict | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
-        if loss not in ("dfpo", "dpo"):
+        if loss not in LOSSES:
             raise ValueError(f"dfpo.loss must be 'dfpo' or 'dpo', got {loss!r}")
         if ref not in REFERENCE_MODES:
             raise ValueError(f"dfpo.ref must be one of {REFERENCE_MODES}, got {ref!r}")
@@ -37,10 +75,7 @@ class DFPOStage(CausalLMStage):
         self._ref_holder: list[SequenceLogProbs] = []  # online reference, kept out of state_dict/optimizer
 
     def adapt(self, lm: torch.nn.Module) -> torch.nn.Module:
-        if self.adapter_cfg:
-            from pedgpt.adapters import inject_moe_lora
-            lm = inject_moe_lora(lm, **self.adapter_cfg)
-        return lm
+        return inject_moe_lora(lm, **self.adapter_cfg) if self.adapter_cfg else lm
 
     def configure_model(self) -> None:
         super().configure_model()
@@ -61,30 +96,154 @@ class DFPOStage(CausalLMStage):
         if self.ref_mode == "online":
             logp, _ = self._ref_holder[0](batch["input_ids"], batch["labels"], batch["attention_mask"])
         else:
-            from pedgpt.adapters import adapters_disabled
             with adapters_disabled(self.lm):
                 logp, _ = self.net(batch["input_ids"], batch["labels"], batch["attention_mask"])
         k = logp.shape[0] // 2
         return logp[:k], logp[k:]
 
-    def compute_loss(self, batch: dict[str, torch.Tensor], split: str):
+    def compute_loss(self, batch: dict[str, torch.Tensor], split: str) -> LossOutput:
         if "task_ids" in batch and self.adapter_cfg:
-            from pedgpt.adapters import set_task_ids
             set_task_ids(self.lm, batch["task_ids"])
         logp, n = self.forward_logps(batch)
         k = logp.shape[0] // 2
         ref_c, ref_r = self.reference_logps(batch)
         if self.loss_name == "dfpo":
-            loss, metrics = dfpo_loss(logp[:k], logp[k:], ref_c, ref_r, sequence_mean_nll(logp[:k], n[:k]),
-                                      beta=self.beta, mu=self.mu, label_smoothing=self.label_smoothing)
+            loss, metrics = dfpo_loss(
+                logp[:k],
+                logp[k:],
+                ref_c,
+                ref_r,
+                sequence_mean_nll(logp[:k], n[:k]),
+                beta=self.beta,
+                mu=self.mu,
+                label_smoothing=self.label_smoothing,
+            )
         else:
-            loss, metrics = dpo_loss(logp[:k], logp[k:], ref_c, ref_r, beta=self.beta,
-                                     label_smoothing=self.label_smoothing)
-        metrics["tokens"] = n.sum()
-        metrics["global_loss"] = mean_over_ranks(loss.detach())  # the logged loss is the global batch's
-        return loss, metrics
+            loss, metrics = dpo_loss(
+                logp[:k], logp[k:], ref_c, ref_r, beta=self.beta, label_smoothing=self.label_smoothing
+            )
+        # the logged loss is the global batch's
+        return LossOutput(loss, logged=mean_over_ranks(loss.detach()), tokens=n.sum(), metrics=metrics)
 
     def on_train_batch_end(self, *args: Any) -> None:
         if self.adapter_cfg:
-            from pedgpt.adapters import clear_task_ids
             clear_task_ids(self.lm)
+
+
+@register_stage
+class DFPO(Stage):
+    name = "dfpo"
+    config_class = DFPOConfig
+    corpus_parts = ("dfpo",)
+    starts_from = "sft"
+    rows_per_example = 2  # chosen + rejected
+
+    def check(self) -> None:
+        st = self.st
+        if st.loss not in LOSSES:
+            raise ConfigError(f"dfpo.loss: must be dfpo or dpo, got {st.loss!r}")
+        if st.ref not in REFERENCE_MODES:
+            raise ConfigError(f"dfpo.ref: must be cached, online or adapter_disabled, got {st.ref!r}")
+        if st.ref == "adapter_disabled" and self.cfg.adapter.name == "none":
+            raise ConfigError("dfpo.ref: adapter_disabled needs an adapter on the policy (adapter=moe_lora)")
+        if not 0 <= float(st.label_smoothing) < 0.5:
+            raise ConfigError(f"dfpo.label_smoothing: must be in [0, 0.5), got {st.label_smoothing}")
+
+    def check_data(self, root: str) -> None:
+        sd.require_records(root, "dfpo", "train", "data.root: {path} holds no preference pairs; stage dfpo needs them")
+
+    def policy_adapter(self) -> dict | None:
+        return adapter_settings(self.cfg) if self.st.ref == "adapter_disabled" else None
+
+    def examples(self, tokenizer: Any) -> StageData:
+        tmpl, max_len = get_template(self.cfg.model.template), int(self.st.max_len)
+        skipped: Counter = Counter()
+        train = encode_pairs(sd.corpus_part(self.cfg.data, "preference", "train"), tokenizer, tmpl, max_len, skipped)
+        val = encode_pairs(sd.corpus_part(self.cfg.data, "preference", "dev"), tokenizer, tmpl, max_len, skipped)
+        info = {"train_examples": len(train), "val_examples": len(val), "skipped": sd.count_skips(skipped)}
+        return StageData(train, val, functools.partial(collate_preference, pad_id=tokenizer.pad_token_id), info)
+
+    def prepare(self, data: StageData, init_dir: str, tokenizer: Any) -> dict[str, Any]:
+        if self.st.ref != "cached":
+            return {}
+        return {"reference_cache": attach_reference(self.cfg, data.train, data.val, init_dir, tokenizer.pad_token_id)}
+
+    def module(self, init_dir: str) -> DFPOModule:
+        st = self.st
+        return DFPOModule(
+            **module_settings(self.cfg, self.key(), init_dir),
+            beta=float(st.beta),
+            mu=float(st.mu),
+            loss=st.loss,
+            label_smoothing=float(st.label_smoothing),
+            ref=st.ref,
+            ref_dir=init_dir,
+            adapter=self.policy_adapter(),
+        )
+
+    def plan_model(self, model: Any) -> Any:
+        adapter = self.policy_adapter()
+        return inject_moe_lora(model, **adapter) if adapter else model
+
+    def report(self, module: Any, val_metrics: dict[str, float], data: StageData, out: ReportSink) -> dict[str, Any]:
+        return {
+            "val_reward_accuracy": val_metrics.get("val/rewards/accuracies"),
+            "val_reward_margin": val_metrics.get("val/rewards/margins"),
+            "val_following_nll": val_metrics.get("val/loss/following"),
+            "val_pairs": len(data.val),
+        }
+
+    @classmethod
+    def markdown(cls, result: dict[str, Any], run_dir: str) -> list[str]:
+        return [
+            "## DFPO (held-out pairs)",
+            "",
+            f"- reward accuracy: {fmt(result.get('val_reward_accuracy'))}",
+            f"- reward margin: {fmt(result.get('val_reward_margin'))}",
+            f"- pairs: {result.get('val_pairs')}",
+        ]
+
+    @classmethod
+    def console(cls, result: dict[str, Any]) -> str:
+        return f"reward acc {fmt(result.get('val_reward_accuracy'))} on {result.get('val_pairs')} pairs"
+
+
+def fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def attach_reference(cfg: Any, train: list, val: list, ref_dir: str, pad_id: int) -> str:
+    """Load or compute (once, then cache) the reference log-probs of every pair; returns 'hit' or 'miss'.
+
+    Rank 0 computes a missing cache while the other ranks wait at a barrier, then read it.
+    """
+    st = cfg.dfpo
+    fp = rc.fingerprint(
+        train + val,
+        template=cfg.model.template,
+        tokenizer_fp=tokenizer_fingerprint(ref_dir),
+        max_len=int(st.max_len),
+        truncation="left",
+        dtype=cfg.model.dtype,
+        ref_dir=ref_dir,
+        cache_dir=cfg.paths.cache_dir,
+    )
+    cached = rc.load_cached(cfg.paths.cache_dir, fp)
+    status = "hit" if cached is not None else "miss"
+    grouped = is_grouped()
+    if cached is None and (is_rank_zero() or not grouped):
+        ref = SequenceLogProbs(load_pretrained(ref_dir, DTYPES[cfg.model.dtype], bool(cfg.model.trust_remote_code)))
+        ref.to(local_device(cfg.trainer.accelerator))
+        cached = rc.compute_reference_logps(ref, train + val, pad_id, int(st.val_batch_size))
+        del ref
+        if is_rank_zero():
+            rc.save_cached(cfg.paths.cache_dir, fp, *cached)
+    if grouped:  # the other ranks wait for rank 0's cache instead of each loading the reference
+        barrier()
+        if cached is None:
+            cached = rc.load_cached(cfg.paths.cache_dir, fp)
+    log.info("dfpo reference cache %s (%s)", status, fp)
+    chosen, rejected = cached
+    rc.attach(train, chosen[: len(train)], rejected[: len(train)])
+    rc.attach(val, chosen[len(train) :], rejected[len(train) :])
+    return status

@@ -1,4 +1,5 @@
 """Learning-rate schedule (pure function) used by every stage."""
+
 from __future__ import annotations
 
 import math

@@ -1,0 +1,402 @@
+"""Pure helpers that read the facts a red-flag rule needs out of a parent's Chinese message.
+
+* numbers: Arabic or Chinese numerals (``"38.5"``, ``"三十九"``, ``"两"``, ``"五六"``) → float;
+* age: ``"8个月"``, ``"两岁半"``, ``"3岁2个月"``, ``"出生20天"``, ``"新生儿"``, ``"1周岁"``, ``"半岁"`` → months;
+* temperature: ``"38.5度"``, ``"39℃"``, ``"三十九度五"``, ``"烧到40"`` → °C;
+* duration: ``"发烧5天"``, ``"三天了"``, ``"一个礼拜"``, ``"48小时"`` → days; hours without urine;
+* clause scope: negation (``"没有抽搐"``, ``"不抽了"``), hypotheticals (``"如果抽搐怎么办"``) and history
+  (``"上次抽过一次"``, ``"以前…"``), so that a red flag only counts for what is happening now.
+
+Every function is pure; positions are character offsets into the string that was passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# --- numbers ------------------------------------------------------------------------------------------
+_CN_DIGIT = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "俩": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+#: A number as parents write it: Arabic (with decimals) or Chinese numerals (with 点 decimals).
+NUM = r"(?:\d+(?:\.\d+)?|[零〇一二两俩三四五六七八九十百]+(?:点[零〇一二三四五六七八九]+)?)"
+
+
+def _cn_integer(s: str) -> float | None:
+    """Chinese integer numerals → value: 十一 → 11, 三十九 → 39, 一百 → 100; 五六 (a range) → 6."""
+    if not s:
+        return None
+    if all(c in _CN_DIGIT for c in s):
+        if len(s) == 2 and _CN_DIGIT[s[1]] - _CN_DIGIT[s[0]] == 1:  # 五六天, 七八天: a range, take the top
+            return float(_CN_DIGIT[s[1]])
+        return float(int("".join(str(_CN_DIGIT[c]) for c in s)))
+    total, current = 0, 0
+    for c in s:
+        if c in _CN_DIGIT:
+            current = _CN_DIGIT[c]
+        elif c == "十":
+            total += (current or 1) * 10
+            current = 0
+        elif c == "百":
+            total += (current or 1) * 100
+            current = 0
+        else:
+            return None
+    return float(total + current)
+
+
+def parse_number(s: str) -> float | None:
+    """``"38.5"`` → 38.5, ``"三十八点五"`` → 38.5, ``"两"`` → 2.0, ``"十"`` → 10.0; None if not a number."""
+    s = s.strip()
+    if not s:
+        return None
+    if re.fullmatch(r"\d+(?:\.\d+)?", s):
+        return float(s)
+    whole, _, frac = s.partition("点")
+    value = _cn_integer(whole)
+    if value is None:
+        return None
+    if frac:
+        if not all(c in _CN_DIGIT for c in frac):
+            return None
+        value += float("0." + "".join(str(_CN_DIGIT[c]) for c in frac))
+    return value
+
+
+# --- clauses and scope --------------------------------------------------------------------------------
+_CLAUSE_SPLIT = re.compile(r"[，,。.!！?？;；、\n]|但是|但|不过|可是|然后")
+#: Negation that scopes over what follows; not the 没 of 有没有 / 不 of 是不是, 会不会 (questions).
+_NEG = r"(?<![有是会能要好])(?:并没有|没有|并未|未见|未|没|无|不是|不|否认|并非)"
+#: Words that may stand between a negation and the symptom it negates (没有 出现过 抽搐; 不 到 38度).
+_FILLER = (
+    r"(?:也|都|再|还|有|出现|发生|见|明显|什么|任何|过|怎么|太|很|一直|特别|那么|这么|的|地|"
+    r"超过|达到|到|上|高于|感觉|觉得|伴|伴有|出|发)"
+)
+_NEGATED_TAIL = re.compile(_NEG + _FILLER + r"*(?:[\u4e00-\u9fff]{1,4}(?:和|或|、|跟|及|或者))?" + _FILLER + r"*$")
+_HYPOTHETICAL = re.compile(
+    r"如果|万一|假如|要是|假设|的话|会不会(?!是)|是不是会|预防|防止|避免|以防|担心|害怕|会影响|影响智力|"
+    r"后遗症|(?:时|的时候)(?:应该|该|要|需要)?(?:怎么|如何)|医生说|诊断(?:为|是)|确诊|什么情况|哪些情况|多少度(?:要|需要|算|才|该|就)|怎么判断|怎么区分|怎么看|什么是|科普|有哪些"
+)
+_PAST = re.compile(
+    r"上次|上回|曾经|去年|前年|上个?月|上个?(?:周|星期|礼拜)|小时候|那次|那时|当时|前段时间|前些(?:天|日子)|"
+    r"前阵子|既往|病史|做过手术|出院|(?:\d+|[一二两三四五六七八九十几半]+)个?多?(?:年|月|周|星期|礼拜)(?:以)?前|"
+    r"(?:^|孩子|宝宝|宝贝|他|她|娃|儿子|女儿)(?:以前|之前)|" + NUM + r"个?多?(?:月|岁|天|周)(?:大)?(?:的)?时(?:候)?"
+)
+_ONGOING = re.compile(
+    r"一直|还在|还是|仍|至今|到现在|持续|又|反复|现在还|这次|开始|刚才|刚刚|正在|今天|今晚|"
+    r"昨晚|昨天|这两天|这几天"
+)
+
+
+@dataclass(frozen=True)
+class Clause:
+    start: int
+    end: int
+    text: str
+
+
+def clauses(text: str) -> list[Clause]:
+    """Split at punctuation and contrast words (但是, 不过); each clause keeps its offsets into ``text``."""
+    out, start = [], 0
+    for m in _CLAUSE_SPLIT.finditer(text):
+        if m.start() > start:
+            out.append(Clause(start, m.start(), text[start : m.start()]))
+        start = m.end()
+    if start < len(text):
+        out.append(Clause(start, len(text), text[start:]))
+    return out
+
+
+def clause_at(parts: list[Clause], pos: int) -> Clause:
+    """The clause holding character ``pos`` (the last one starting at or before it)."""
+    best = parts[0]
+    for c in parts:
+        if c.start <= pos:
+            best = c
+        else:
+            break
+    return best
+
+
+def is_negated(prefix: str) -> bool:
+    """Whether the clause text just before a symptom negates it: ``"没有"``, ``"也没"``, ``"不"``, ``"没有发烧和"``."""
+    return bool(_NEGATED_TAIL.search(prefix))
+
+
+def is_hypothetical(clause_text: str) -> bool:
+    """``"如果抽搐怎么办"``, ``"热性惊厥会影响智力吗"``, ``"怎么预防"``, ``"医生说是热性惊厥"``: a question or a
+    diagnosis label, not an event being described."""
+    return bool(_HYPOTHETICAL.search(clause_text))
+
+
+def is_history(clause_text: str) -> bool:
+    """``"上次抽过一次"``, ``"去年得过肺炎"``: a past episode, unless the clause says it is still going on."""
+    return bool(_PAST.search(clause_text)) and not _ONGOING.search(clause_text)
+
+
+# --- age ----------------------------------------------------------------------------------------------
+_PERSON = (
+    r"(?:宝宝|宝贝|孩子|小孩子?|儿子|女儿|闺女|娃娃?|小宝|大宝|二宝|宝|婴儿|小朋友|男孩|女孩|男宝宝?|女宝宝?|"
+    r"孙子|孙女|外孙女?|小家伙|弟弟|妹妹|老大|老二|患儿|小儿|baby|BB|bb)"
+)
+_AGE_FILLER = r"(?:今年|现在|目前|出生|生下来|才|刚刚|刚|已经|已|快|都|是|满|就|有|大概|约|我家)*"
+_NOT_AN_AGE_AFTER = re.compile(
+    r"^(?:前|以前|之前|后|以后|以内|以下|以上|之内|没|不|都|一直|来|以来|时|的时候|那会|那年)"
+)
+_YEARS = re.compile(r"(?P<y>" + NUM + r"|半)(?:周)?岁(?P<half>半)?(?:多)?(?:零?(?P<m>" + NUM + r")个?(?:多)?月)?")
+_MONTHS = re.compile(r"(?P<n>" + NUM + r")(?:个)?(?P<more>多|半)?(?:个)?(?:月龄|月)(?P<half>半)?")
+_DAYS = re.compile(r"(?P<n>" + NUM + r")(?:多)?(?P<unit>天|日|周|个?星期|个?礼拜)")
+_SPECIAL_AGES = (
+    (re.compile(r"新生儿|新生宝宝|刚出生|刚生下来"), 0.5),
+    (re.compile(r"满月"), 1.0),
+    (re.compile(r"(?:一)?百天"), 3.3),
+    (re.compile(r"半个月大|出生半个月"), 0.5),
+)
+_PERSON_BEFORE = re.compile(_PERSON + _AGE_FILLER + r"$")
+_BIRTH_BEFORE = re.compile(r"(?:出生|生下来|出生后|才|刚|刚刚)(?:才|刚|只有|不到)?$")
+_AGE_AFTER = re.compile(
+    r"^(?:大|的(?:宝宝|宝贝|孩子|小孩|婴儿|男孩|女孩|男宝|女宝|娃|小朋友|新生儿|时候)|宝宝|婴儿|"
+    r"男宝|女宝|的娃|龄)"
+)
+_AGE_ONLY_REST = re.compile(r"\s*(?:男|女|男宝|女宝|男孩|女孩)?\s*(?:大|了)?\s*")
+
+
+@dataclass(frozen=True)
+class Found:
+    """A value read from the text, with the span it came from."""
+
+    value: float
+    start: int
+    end: int
+
+
+def _is_age_context(text: str, start: int, end: int, weak: bool, parts: list[Clause]) -> bool:
+    """Whether the number span reads as an age (宝宝8个月, 出生20天, 10周大的宝宝, a clause that is only "2个月")."""
+    before, after = text[max(0, start - 12) : start], text[end : end + 6]
+    if _NOT_AN_AGE_AFTER.match(after):
+        return False
+    if _AGE_AFTER.match(after) or _BIRTH_BEFORE.search(before):
+        return True
+    if _PERSON_BEFORE.search(before):
+        if not weak:
+            return True
+        return after == "" or bool(re.match(r"^(?:了)?(?:[，,。.!！?？\s]|$)", after))
+    if weak:
+        return False
+    clause = clause_at(parts, start)
+    return bool(_AGE_ONLY_REST.fullmatch(clause.text.replace(text[start:end], "", 1)))
+
+
+def parse_ages(text: str) -> list[Found]:
+    """Every age stated in ``text``, in months (``"两岁半"`` → 30, ``"出生20天"`` → 0.67, ``"新生儿"`` → 0.5).
+
+    ``岁`` always reads as an age; months, weeks and days only next to a child word, 出生, 大 or 的宝宝 (so that
+    ``"咳嗽3个月了"`` and ``"发烧3天"`` are durations, not ages), and never before 前/后/以下 (``"两个月前"``).
+    """
+    parts = clauses(text) or [Clause(0, len(text), text)]
+    out: list[Found] = []
+    taken: list[tuple[int, int]] = []
+    for m in _YEARS.finditer(text):
+        if text[m.end() : m.end() + 1] == "月" or text[max(0, m.start() - 1) : m.start()] == "孕":
+            continue
+        years = 0.5 if m.group("y") == "半" else parse_number(m.group("y"))
+        if years is None:
+            continue
+        months = years * 12 + (6 if m.group("half") else 0)
+        if m.group("m"):
+            months += parse_number(m.group("m")) or 0
+        out.append(Found(months, m.start(), m.end()))
+        taken.append((m.start(), m.end()))
+    for m in _MONTHS.finditer(text):
+        if any(s <= m.start() < e for s, e in taken) or text[max(0, m.start() - 1) : m.start()] == "孕":
+            continue
+        n = parse_number(m.group("n"))
+        if n is None or n > 36:
+            continue
+        if not (m.group(0).endswith("月龄") or _is_age_context(text, m.start(), m.end(), False, parts)):
+            continue
+        half = 0.5 if "半" in ((m.group("more") or "") + (m.group("half") or "")) else 0.0
+        out.append(Found(n + half, m.start(), m.end()))
+        taken.append((m.start(), m.end()))
+    for m in _DAYS.finditer(text):
+        if any(s <= m.start() < e for s, e in taken) or text[max(0, m.start() - 1) : m.start()] in ("孕", "第"):
+            continue
+        n = parse_number(m.group("n"))
+        if n is None or not _is_age_context(text, m.start(), m.end(), True, parts):
+            continue
+        days = n if m.group("unit") in ("天", "日") else n * 7
+        if days <= 120:
+            out.append(Found(round(days / 30.4, 2), m.start(), m.end()))
+    for pattern, months in _SPECIAL_AGES:
+        for m in pattern.finditer(text):
+            if not any(s <= m.start() < e for s, e in taken):
+                out.append(Found(months, m.start(), m.end()))
+    return sorted(out, key=lambda f: f.start)
+
+
+def youngest_age_months(text: str) -> float | None:
+    """The youngest age stated (the conservative choice when siblings are mentioned), or None."""
+    ages = parse_ages(text)
+    return min(a.value for a in ages) if ages else None
+
+
+# --- temperature --------------------------------------------------------------------------------------
+_TEMP_UNIT = re.compile(
+    r"(?P<n>" + NUM + r")\s*(?:度|℃|°C|°|摄氏度)(?P<frac>[一二三四五六七八九\d](?![天个岁月小]))?(?:多)?"
+)
+_TEMP_LEAD = re.compile(
+    r"(?:体温|烧到|烧了|温度|发烧|发热|量了|测了|测的|腋温|耳温|额温|肛温|口温|高烧|低烧|烧)"
+    r"(?:计|枪)?(?:是|有|到|为|在|了|都|最高|达到|竟然|直接|一下|下)*\s*(?P<n>\d{2}(?:\.\d)?)(?![\d.天个岁月小次分%])"
+)
+#: The second value of a range ("37.9到38.3"), and a bare decimal in body range ("发烧，40.5").
+_TEMP_RANGE = re.compile(
+    r"(?:3[4-9]|4[0-3])(?:\.\d)?\s*(?:度|℃)?\s*(?:到|至|~|～|-|－|—)\s*"
+    r"(?P<n>(?:3[4-9]|4[0-3])(?:\.\d)?)(?![\d.])"
+)
+_TEMP_DECIMAL = re.compile(
+    r"(?<![\d.])(?P<n>(?:3[5-9]|4[0-2])\.\d)(?![\d.]|\s*(?:kg|KG|公斤|斤|cm|厘米|元|块|ml|毫升|周|%|秒|分))"
+)
+_NOT_BODY = re.compile(r"(?:水温|室温|气温|温水|热水|洗澡水|天气|空调|外面|奶温|泡奶|水)[^，。]{0,3}$")
+_NOT_BODY_AFTER = re.compile(r"^(?:左右)?(?:的)?(?:水|温水|热水|天|高温|室温)")
+
+
+def parse_temperatures(text: str) -> list[Found]:
+    """Body temperatures in °C: ``"38.5度"``, ``"39℃"``, ``"三十九度五"`` (39.5), ``"38度8"``, ``"烧到40"``.
+
+    Only values in 34–43 °C count; water, room and weather temperatures (``"40度的水"``) are skipped.
+    """
+    out: list[Found] = []
+    for m in _TEMP_UNIT.finditer(text):
+        value = parse_number(m.group("n"))
+        if value is None:
+            continue
+        if m.group("frac") and value == int(value):
+            value += (parse_number(m.group("frac")) or 0) / 10
+        if (
+            34.0 <= value <= 43.0
+            and not _NOT_BODY.search(text[max(0, m.start() - 6) : m.start()])
+            and not _NOT_BODY_AFTER.match(text[m.end() :])
+        ):
+            out.append(Found(round(value, 1), m.start("n"), m.end()))
+    seen = {f.start for f in out}
+    for pattern in (_TEMP_LEAD, _TEMP_RANGE, _TEMP_DECIMAL):
+        for m in pattern.finditer(text):
+            value = float(m.group("n"))
+            if m.start("n") not in seen and 34.0 <= value <= 43.0 and not _NOT_BODY_AFTER.match(text[m.end() :]):
+                out.append(Found(value, m.start("n"), m.end()))
+                seen.add(m.start("n"))
+    return sorted(out, key=lambda f: f.start)
+
+
+# --- durations ----------------------------------------------------------------------------------------
+_DURATION = re.compile(
+    r"(?:第(?P<nth>" + NUM + r")天)|(?P<n>" + NUM + r"|半)(?:个)?(?:多)?"
+    r"(?P<unit>天|日|周|星期|礼拜|个月|月|小时|钟头|晚上|晚|夜)(?:多)?(?!大|的时|时|前|以前|之前)"
+)
+_UNIT_DAYS = {
+    "天": 1.0,
+    "日": 1.0,
+    "周": 7.0,
+    "星期": 7.0,
+    "礼拜": 7.0,
+    "个月": 30.0,
+    "月": 30.0,
+    "小时": 1 / 24,
+    "钟头": 1 / 24,
+    "晚上": 1.0,
+    "晚": 1.0,
+    "夜": 1.0,
+}
+
+
+def parse_durations(text: str) -> list[Found]:
+    """Durations in days: ``"5天"`` → 5, ``"一周"`` → 7, ``"一个礼拜"`` → 7, ``"48小时"`` → 2, ``"第六天"`` → 6,
+    ``"七八天"`` → 8. Spans that are ages (``"3个月大的宝宝"``) are left out."""
+    ages = parse_ages(text)
+    out: list[Found] = []
+    for m in _DURATION.finditer(text):
+        if any(a.start <= m.start() < a.end for a in ages):
+            continue
+        if m.group("nth"):
+            n = parse_number(m.group("nth"))
+            if n is not None:
+                out.append(Found(n, m.start(), m.end()))
+            continue
+        n = 0.5 if m.group("n") == "半" else parse_number(m.group("n"))
+        if n is not None:
+            out.append(Found(round(n * _UNIT_DAYS[m.group("unit")], 3), m.start(), m.end()))
+    return out
+
+
+_NO_URINE = r"(?:没|没有|无|不)(?:有)?(?:尿|小便|尿尿|撒尿|排尿|拉尿|尿过)"
+_SPAN_HOURS = {
+    "一天一夜": 24,
+    "一整天": 24,
+    "一天": 24,
+    "整天": 24,
+    "大半天": 12,
+    "一晚上": 10,
+    "一整晚": 10,
+    "一夜": 10,
+    "半天": 8,
+    "一上午": 5,
+    "一下午": 5,
+}
+_SPAN = "|".join(sorted(_SPAN_HOURS, key=len, reverse=True))
+_URINE_HOURS = re.compile(
+    r"(?:(?P<n1>"
+    + NUM
+    + r")(?:个)?(?:多)?(?:小时|钟头)|(?P<s1>"
+    + _SPAN
+    + r"))[^，,。]{0,4}?(?:都|也|还)?"
+    + _NO_URINE
+    + r"|"
+    + _NO_URINE
+    + r"(?:了)?(?:已经|有|快|超过)?(?:(?P<n2>"
+    + NUM
+    + r")(?:个)?(?:多)?(?:小时|钟头)|(?P<s2>"
+    + _SPAN
+    + r"))"
+    + r"|(?:(?P<n3>"
+    + NUM
+    + r")(?:个)?(?:多)?(?:小时|钟头)|(?P<s3>"
+    + _SPAN
+    + r"))[^，,。]{0,8}尿不湿[^，,。]{0,4}干"
+    + r"|尿不湿[^，,。]{0,4}?(?:(?P<n5>"
+    + NUM
+    + r")(?:个)?(?:多)?(?:小时|钟头)|(?P<s5>"
+    + _SPAN
+    + r"))[^，,。]{0,4}干"
+    + r"|从(?:早上|上午|昨晚|昨天晚上|昨天|中午)(?P<s4>)到现在[^，,。]{0,3}"
+    + _NO_URINE
+)
+
+
+def no_urine_hours(text: str) -> list[Found]:
+    """Hours without passing urine: ``"十个小时没尿"`` → 10, ``"一天没小便"`` → 24, ``"从早上到现在没尿"`` → 8."""
+    out: list[Found] = []
+    for m in _URINE_HOURS.finditer(text):
+        n = m.group("n1") or m.group("n2") or m.group("n3") or m.group("n5")
+        span = m.group("s1") or m.group("s2") or m.group("s3") or m.group("s5")
+        if n:
+            hours = parse_number(n)
+        elif span:
+            hours = float(_SPAN_HOURS[span])
+        else:  # 从早上到现在: most of a day
+            hours = 8.0
+        if hours is not None:
+            out.append(Found(hours, m.start(), m.end()))
+    return out

@@ -1,0 +1,353 @@
+"""The shared causal-LM LightningModule: model building, optimisation step, logging, export.
+
+Stage modules subclass :class:`CausalLMModule` and override ``compute_loss`` (returning a :class:`LossOutput`)
+and, for adapters, ``adapt``. The model is built in ``configure_model`` (so sharded strategies can build it on
+the meta device) from an HF-format directory: the previous stage's export, or the run's initial export.
+
+What callbacks and the pipeline read off a module goes through one typed object, ``module.telemetry``
+(:class:`Telemetry`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+import torch
+import torch.distributed as dist
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from pedgpt.common.constants import DTYPES
+from pedgpt.common.errors import CheckpointError, NonFiniteError
+from pedgpt.common.rng import rng_state, set_rng_state
+from pedgpt.distributed.fsdp import build_sharded, gather_full_state_dict
+from pedgpt.distributed.world import global_token_stats, world_size
+from pedgpt.losses.lm import token_mean_nll
+from pedgpt.models.build import count_parameters, load_pretrained
+from pedgpt.models.exports import write_adapter_export
+from pedgpt.models.flops import flops_per_token
+from pedgpt.models.logps import SequenceLogProbs
+from pedgpt.stages.schedule import warmup_cosine
+
+
+@dataclass
+class LossOutput:
+    """What ``compute_loss`` returns.
+
+    ``loss`` is what this rank back-propagates; ``logged`` the value shown as ``<split>/loss`` (already the
+    global batch's, when the loss is normalised over ranks; None: ``loss`` itself, averaged by Lightning);
+    ``tokens`` the batch's label tokens on this rank (throughput); ``metrics`` further ``<split>/<name>``
+    scalars.
+    """
+
+    loss: torch.Tensor
+    logged: torch.Tensor | None = None
+    tokens: torch.Tensor | None = None
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class Telemetry:
+    """Values a module hands to callbacks, the pipeline and the report (one typed object instead of ad-hoc
+    attributes). Tensors stay on device until a callback reads them at a logging step."""
+
+    train_loss: torch.Tensor | None = None  # the last training step's loss (global over ranks)
+    step_tokens: torch.Tensor | None = None  # label tokens of the last training batch on this rank
+    flops_per_token: float | None = None
+    params_total: int | None = None
+    params_trainable: int | None = None
+    nonfinite_skipped: int = 0
+    val_task_loss: dict[str, float] | None = None  # token-mean validation NLL per task (task-aware stages)
+    val_router: dict[str, Any] | None = None  # router statistics of the last validation (MoE-LoRA)
+
+
+def optimizer_factory(node: DictConfig) -> Callable[..., torch.optim.Optimizer]:
+    """A partial optimizer from a ``<stage>.optimizer`` node; null optional keys are not passed."""
+    spec = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if v is not None}
+    return instantiate(spec)
+
+
+def module_settings(cfg: DictConfig, key: str, init_dir: str) -> dict[str, Any]:
+    """The :class:`CausalLMModule` keyword arguments every stage takes from the run config (stage ``key``)."""
+    st = cfg[key]
+    fsdp = cfg.trainer.strategy == "fsdp"
+    return dict(
+        init_dir=init_dir,
+        optimizer=optimizer_factory(st.optimizer),
+        warmup_steps=int(st.warmup_steps),
+        min_lr_ratio=float(st.min_lr_ratio),
+        loss_chunk_size=int(st.loss_chunk_size),
+        dtype=cfg.model.dtype,
+        trust_remote_code=bool(cfg.model.trust_remote_code),
+        activation_checkpointing=bool(st.activation_checkpointing),
+        max_nonfinite_in_a_row=int(cfg.max_nonfinite_in_a_row),
+        gradient_clip_val=cfg.trainer.gradient_clip_val,
+        accumulate_grad_batches=int(cfg.trainer.accumulate_grad_batches),
+        fsdp=(OmegaConf.to_container(cfg.trainer.fsdp, resolve=True) or {}) if fsdp else None,
+    )
+
+
+class CausalLMModule(L.LightningModule):
+    """Token-mean NLL on label tokens (CPT, SFT); the base of every stage's module."""
+
+    stage_name = "lm"
+
+    def __init__(
+        self,
+        init_dir: str,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        *,
+        warmup_steps: int = 0,
+        min_lr_ratio: float = 0.1,
+        loss_chunk_size: int = 0,
+        dtype: str = "float32",
+        trust_remote_code: bool = False,
+        activation_checkpointing: bool = False,
+        max_nonfinite_in_a_row: int = 5,
+        fsdp: dict | None = None,
+        gradient_clip_val: float | None = None,
+        accumulate_grad_batches: int = 1,
+    ):
+        super().__init__()
+        # manual optimisation: a non-finite step must not count toward max_steps nor move the LR schedule
+        self.automatic_optimization = False
+        self.gradient_clip_val = gradient_clip_val
+        self.accumulate_grad_batches = max(1, int(accumulate_grad_batches))
+        self.init_dir = init_dir
+        self.optimizer_factory = optimizer
+        self.warmup_steps = warmup_steps
+        self.min_lr_ratio = min_lr_ratio
+        self.loss_chunk_size = loss_chunk_size
+        self.model_dtype = DTYPES[dtype]
+        self.trust_remote_code = trust_remote_code
+        self.activation_checkpointing = activation_checkpointing
+        self.net: SequenceLogProbs | None = None
+        self.max_nonfinite_in_a_row = max_nonfinite_in_a_row
+        self.fsdp_cfg = fsdp  # None: not sharded; a dict: FSDP2 settings (param/reduce dtype, resharding)
+        self.adapter_cfg: dict | None = None  # set by stages whose model carries MoE-LoRA adapters
+        self.telemetry = Telemetry()
+        self._nonfinite_run = 0
+        self._pending_rng: dict | None = None
+
+    # -- model ---------------------------------------------------------------------------------------
+    def build_lm(self) -> torch.nn.Module:
+        return load_pretrained(self.init_dir, self.model_dtype, self.trust_remote_code)
+
+    def adapt(self, lm: torch.nn.Module) -> torch.nn.Module:
+        """Hook for stages that wrap or freeze the base model (MoE-LoRA)."""
+        return lm
+
+    @property
+    def is_sharded(self) -> bool:
+        return self.fsdp_cfg is not None and getattr(self, "_device_mesh", None) is not None
+
+    def configure_model(self) -> None:
+        if self.net is not None:
+            return
+        if self.is_sharded:
+            self.net = build_sharded(
+                self.init_dir,
+                self.adapt,
+                lambda lm: SequenceLogProbs(lm, self.loss_chunk_size),
+                self._device_mesh["data_parallel"],
+                self.trainer.strategy.root_device,
+                self.fsdp_cfg,
+                self.trust_remote_code,
+                self.activation_checkpointing,
+            )
+        else:
+            lm = self.adapt(self.build_lm())
+            if self.activation_checkpointing:
+                lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            self.net = SequenceLogProbs(lm, self.loss_chunk_size)
+        self.net.train()  # from_pretrained returns eval mode; router noise and dropout need train mode
+
+    @property
+    def lm(self) -> torch.nn.Module:
+        return self.net.lm
+
+    def on_fit_start(self) -> None:
+        total, trainable = count_parameters(self.net)
+        t = self.telemetry
+        t.params_total, t.params_trainable = total, trainable
+        c = self.lm.config
+        embed = self.lm.get_input_embeddings().weight
+        n_embed = embed.numel() if not hasattr(embed, "full_tensor") else embed.shape.numel()
+        seq = getattr(self.trainer.datamodule, "max_len", None) or getattr(c, "max_position_embeddings", 2048)
+        t.flops_per_token = flops_per_token(total - n_embed, c.num_hidden_layers, c.hidden_size, int(seq))
+        for lg in self.loggers:
+            lg.log_metrics(
+                {"model/params_total": float(total), "model/params_trainable": float(trainable)},
+                step=self.trainer.global_step,
+            )
+
+    # -- state Lightning does not checkpoint by itself -----------------------------------------------
+    def model_fingerprint(self) -> dict[str, Any]:
+        """What must match for a checkpoint to belong to this model (architecture + adapter)."""
+        c = self.lm.config
+        arch = {
+            k: getattr(c, k, None)
+            for k in (
+                "model_type",
+                "vocab_size",
+                "hidden_size",
+                "intermediate_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "num_key_value_heads",
+            )
+        }
+        return {"arch": arch, "adapter": self.adapter_cfg}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["pedgpt"] = {
+            "rng": rng_state(),
+            "nonfinite_skipped": self.telemetry.nonfinite_skipped,
+            "stage": self.stage_name,
+            "init_dir": os.path.abspath(self.init_dir),
+            "model": self.model_fingerprint(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("pedgpt", {})
+        if "model" in state and state["model"] != self.model_fingerprint():
+            raise CheckpointError(
+                f"the checkpoint was written for another model or adapter ({state['model']}) than "
+                f"this run's ({self.model_fingerprint()}); resume with the same model and adapter "
+                "settings"
+            )
+        self.telemetry.nonfinite_skipped = int(state.get("nonfinite_skipped", 0))
+        self._pending_rng = state.get("rng")
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self._pending_rng is not None:  # restore right before the first resumed step
+            set_rng_state(self._pending_rng)
+            self._pending_rng = None
+
+    # -- the optimisation step, with a non-finite guard: one combined check per step, agreed by all ranks --
+    def optimization_step(self, loss: torch.Tensor, batch_idx: int) -> None:
+        """Backward; every ``accumulate_grad_batches`` batches: check, clip and step (or skip and count)."""
+        opt, sched = self.optimizers(), self.lr_schedulers()
+        self.manual_backward(loss / self.accumulate_grad_batches)
+        if (batch_idx + 1) % self.accumulate_grad_batches:
+            return
+        params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        norm = self._total_norm(params)
+        if self._all_finite(loss, norm):
+            self._nonfinite_run = 0
+            if self.gradient_clip_val:
+                torch.nn.utils.clip_grads_with_norm_(params, self.gradient_clip_val, norm)
+            opt.step()
+            sched.step()
+        else:
+            self._skip_step()
+        opt.zero_grad(set_to_none=True)
+
+    @staticmethod
+    def _total_norm(params: list[torch.Tensor]) -> torch.Tensor:
+        if not params:
+            return torch.zeros(())
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params], error_if_nonfinite=False)
+        return norm.full_tensor() if hasattr(norm, "full_tensor") else norm
+
+    def _all_finite(self, loss: torch.Tensor, norm: torch.Tensor) -> bool:
+        flag = (torch.isfinite(norm.float()) & torch.isfinite(loss.detach().float())).to(torch.float32)
+        if world_size() > 1:
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag.item())
+
+    def _skip_step(self) -> None:
+        self.telemetry.nonfinite_skipped += 1
+        self._nonfinite_run += 1
+        self.print(
+            f"non-finite loss or gradient after step {self.trainer.global_step}: step skipped "
+            f"({self._nonfinite_run} in a row, {self.telemetry.nonfinite_skipped} in total)"
+        )
+        if self._nonfinite_run > self.max_nonfinite_in_a_row:
+            raise NonFiniteError(
+                f"{self._nonfinite_run} non-finite steps in a row (max_nonfinite_in_a_row="
+                f"{self.max_nonfinite_in_a_row}); stopping. The last good checkpoint is intact; "
+                "lower the learning rate or check the data, then resume with ckpt_path=last"
+            )
+
+    # -- optimisation --------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        params = [p for p in self.trainer.model.parameters() if p.requires_grad]
+        opt = self.optimizer_factory(params)
+        total = max(1, self.trainer.max_steps)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt,
+            functools.partial(
+                warmup_cosine, warmup_steps=self.warmup_steps, total_steps=total, min_ratio=self.min_lr_ratio
+            ),
+        )
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # -- steps ---------------------------------------------------------------------------------------
+    def forward_logps(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net(batch["input_ids"], batch["labels"], batch.get("attention_mask"), batch.get("position_ids"))
+
+    def compute_loss(self, batch: dict[str, torch.Tensor], split: str) -> LossOutput:
+        logp, n = self.forward_logps(batch)
+        normaliser, global_loss = global_token_stats(n, logp)
+        return LossOutput(token_mean_nll(logp, n, normaliser), logged=global_loss, tokens=n.sum())
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        out = self.compute_loss(batch, "train")
+        self.optimization_step(out.loss, batch_idx)
+        self._log_split("train", out, batch)
+        return out.loss.detach()
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._log_split("val", self.compute_loss(batch, "val"), batch)
+
+    def _log_split(self, split: str, out: LossOutput, batch: dict) -> None:
+        bs = batch["input_ids"].shape[0]
+        on_step = split == "train"
+        # the logged loss is the global one: already all-reduced for token-normalised losses, else averaged
+        synced = out.logged is not None
+        shown = out.logged if synced else out.loss.detach()
+        if on_step:
+            self.telemetry.train_loss = shown
+            if out.tokens is not None:
+                self.telemetry.step_tokens = out.tokens
+        # per-step values are this rank's (no collective on the hot path); validation metrics are synced
+        self.log(
+            f"{split}/loss",
+            shown,
+            prog_bar=True,
+            on_step=on_step,
+            on_epoch=not on_step,
+            batch_size=bs,
+            sync_dist=not (synced or on_step),
+        )
+        for k, v in out.metrics.items():
+            self.log(f"{split}/{k}", v, on_step=on_step, on_epoch=not on_step, batch_size=bs, sync_dist=not on_step)
+
+    # -- export --------------------------------------------------------------------------------------
+    def export(self, out_dir: str, tokenizer: Any, writer: bool = True) -> None:
+        """HF-format export (``save_pretrained`` + tokenizer), or an adapter export when the model carries
+        MoE-LoRA adapters. Called on every rank (sharded tensors are gathered collectively); only
+        ``writer`` writes files."""
+        if self.adapter_cfg:
+            return write_adapter_export(self.lm, out_dir, tokenizer, self.init_dir, writer)
+        state = gather_full_state_dict(self.lm) if self.is_sharded else None
+        if not writer:
+            return
+        os.makedirs(out_dir, exist_ok=True)
+        self.lm.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
+        tokenizer.save_pretrained(out_dir)
+
+
+def adapter_settings(cfg: DictConfig) -> dict | None:
+    """``inject_moe_lora`` keyword arguments from the ``adapter`` node (None for ``adapter=none``)."""
+    a = OmegaConf.to_container(cfg.adapter, resolve=True)
+    if a.pop("name", "none") == "none":
+        return None
+    extra = {k: v for k, v in (a.pop("router_kwargs", None) or {}).items() if v is not None}
+    return {**a, **extra}

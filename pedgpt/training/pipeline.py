@@ -1,0 +1,201 @@
+"""The pipeline: each stage of ``cfg.pipeline`` in order, each starting from the previous stage's HF export.
+
+Stage-agnostic: what differs between stages comes from the registry (:mod:`pedgpt.stages.registry`).
+Every rank of a multi-process run executes this whole file (Lightning re-launches the command), so work
+with side effects — tokenizer training, the initial export, reference caches, exports, reports — is written
+atomically and only where it is missing, or on rank 0 behind a barrier.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.callbacks import RichProgressBar
+from omegaconf import DictConfig, open_dict
+from transformers import AutoTokenizer
+
+from pedgpt.common.errors import CheckpointError, DataError
+from pedgpt.data.datamodule import ExamplesDataModule
+from pedgpt.distributed.world import is_rank_zero
+from pedgpt.models.exports import export_complete, mark_complete
+from pedgpt.stages.registry import ReportSink, Stage, StageData, get_stage
+from pedgpt.training.callbacks import LossHistory, Throughput
+from pedgpt.training.checkpointing import PeriodicCheckpoint, checkpoint_step, find_last_checkpoint, verify_checkpoint
+from pedgpt.training.final_eval import evaluate_final
+from pedgpt.training.init_export import prepare_initial_export
+from pedgpt.training.loggers import build_loggers, close_loggers
+from pedgpt.training.report import print_report, write_report
+from pedgpt.training.trainer import build_trainer
+
+log = logging.getLogger("pedgpt")
+
+
+def resume_checkpoint(cfg: DictConfig, stage_dir: str) -> str | None:
+    """The checkpoint a stage resumes from: ``ckpt_path=last`` → the newest complete one (or None)."""
+    if cfg.ckpt_path is None:
+        return None
+    path = find_last_checkpoint(os.path.join(stage_dir, "checkpoints")) if cfg.ckpt_path == "last" else cfg.ckpt_path
+    if path is None:
+        return None
+    if not os.path.exists(path):
+        raise CheckpointError(f"ckpt_path={cfg.ckpt_path}: {path} does not exist")
+    verify_checkpoint(path)
+    return path
+
+
+def checked_examples(stage: Stage, data: StageData) -> StageData:
+    """A stage needs training examples and validation examples; say why when there are none."""
+    name, skipped = stage.name, data.info.get("skipped")
+    if not data.train:
+        raise DataError(
+            f"{name}: no training examples left after encoding (skipped: {skipped or 'none'}; "
+            f"raise {stage.key()}.max_len={stage.st.max_len} or check the data)"
+        )
+    if not data.val:
+        raise DataError(
+            f"{name}: no validation examples (the dev split is empty or everything in it was skipped: "
+            f"{skipped or 'nothing skipped'}); a stage needs dev data to report val_loss"
+        )
+    return data
+
+
+def run_stage(
+    name: str, cfg: DictConfig, init_dir: str, run_dir: str, group: str, ckpt: str | None = None
+) -> dict[str, Any]:
+    """Train one stage from the export ``init_dir``; write its export and ``result.json``; return the result."""
+    t0 = time.time()
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    stage = get_stage(name)(cfg)
+    stage_dir = os.path.join(run_dir, name)
+    export_dir = os.path.join(stage_dir, "export")
+    os.makedirs(stage_dir, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(init_dir)
+    data = checked_examples(stage, stage.examples(tokenizer))
+    result: dict[str, Any] = {"data": data.info, **stage.prepare(data, init_dir, tokenizer)}
+    st = stage.st
+    dm = ExamplesDataModule(
+        data.train,
+        data.val,
+        data.collate,
+        int(st.batch_size),
+        int(st.val_batch_size),
+        int(cfg.seed),
+        data.info,
+        max_len=int(st.max_len),
+    )
+    module = stage.module(init_dir)
+    loggers = build_loggers(cfg, name, run_dir, group, resume_step=checkpoint_step(ckpt) if ckpt else None)
+    history = LossHistory()
+    checkpoints = PeriodicCheckpoint(
+        os.path.join(stage_dir, "checkpoints"), int(cfg.checkpoint_every_n_steps), int(cfg.keep_last_checkpoints)
+    )
+    callbacks: list = [history, Throughput(), checkpoints]
+    if cfg.progress_bar:
+        callbacks.append(RichProgressBar(leave=True))
+    trainer = build_trainer(cfg, stage.key(), stage_dir, loggers, callbacks)
+    if ckpt:
+        log.info("%s: resuming from %s", name, ckpt)
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
+    val_metrics = {k: float(v) for k, v in trainer.validate(module, datamodule=dm, verbose=False)[0].items()}
+    tmp = f"{export_dir}.tmp"
+    if trainer.is_global_zero:
+        shutil.rmtree(tmp, ignore_errors=True)
+    module.export(tmp, tokenizer, writer=trainer.is_global_zero)  # collective when sharded
+    if trainer.is_global_zero:
+        mark_complete(tmp, stage=name, init_dir=os.path.abspath(init_dir))
+        shutil.rmtree(export_dir, ignore_errors=True)
+        os.replace(tmp, export_dir)
+    trainer.strategy.barrier()
+    first, last = history.first_last(0.1)
+    t = module.telemetry
+    result.update(
+        train_loss_first=first,
+        train_loss_last=last,
+        val_loss=val_metrics.get("val/loss"),
+        export_dir=export_dir,
+        steps=trainer.global_step,
+        params_total=t.params_total,
+        params_trainable=t.params_trainable,
+    )
+    result.update(stage.report(module, val_metrics, data, ReportSink(stage_dir, loggers, trainer.is_global_zero)))
+    close_loggers(loggers)
+    result["wall_seconds"] = round(time.time() - t0, 2)
+    result["resumed_from"] = ckpt
+    result["nonfinite_skipped"] = t.nonfinite_skipped
+    if trainer.is_global_zero:
+        with open(os.path.join(stage_dir, "result.json"), "w") as f:
+            json.dump(result, f, indent=1)
+    return result
+
+
+def _without_ckpt_path(cfg: DictConfig) -> DictConfig:
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.ckpt_path = None
+    return cfg
+
+
+def _anything_to_resume(cfg: DictConfig, run_dir: str) -> bool:
+    for name in cfg.pipeline:
+        stage_dir = os.path.join(run_dir, name)
+        if export_complete(os.path.join(stage_dir, "export")) or find_last_checkpoint(
+            os.path.join(stage_dir, "checkpoints")
+        ):
+            return True
+    return False
+
+
+def run_group(run_dir: str) -> str:
+    """The W&B group: the multirun sweep's directory name, else the run directory's."""
+    try:
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            return os.path.basename(os.path.normpath(hc.sweep.dir))
+    except ValueError:
+        pass
+    return os.path.basename(os.path.normpath(run_dir))
+
+
+def run_pipeline(cfg: DictConfig, run_dir: str) -> dict[str, Any]:
+    t0 = time.time()
+    torch.set_float32_matmul_precision("high")
+    os.makedirs(run_dir, exist_ok=True)
+    group = cfg.logger.group or run_group(run_dir)
+    report: dict[str, Any] = {"pipeline": list(cfg.pipeline), "run_dir": os.path.abspath(run_dir), "group": group}
+    resuming = cfg.ckpt_path is not None
+    if resuming and cfg.ckpt_path == "last" and not _anything_to_resume(cfg, run_dir):
+        raise CheckpointError(
+            f"ckpt_path=last: no checkpoint and no finished stage under {run_dir}; nothing to resume "
+            "(pass the run directory of the interrupted run as hydra.run.dir, or drop ckpt_path)"
+        )
+    prev = prepare_initial_export(cfg, run_dir)
+    report["init_dir"] = prev
+    explicit = cfg.ckpt_path not in (None, "last")  # a given checkpoint belongs to the first unfinished stage
+    for name in cfg.pipeline:
+        stage_dir = os.path.join(run_dir, name)
+        done = os.path.join(stage_dir, "result.json")
+        if resuming and export_complete(os.path.join(stage_dir, "export")) and os.path.exists(done):
+            log.info("%s: export complete, skipping the stage", name)
+            with open(done) as f:
+                report[name] = json.load(f)
+        else:
+            report[name] = run_stage(name, cfg, prev, run_dir, group, resume_checkpoint(cfg, stage_dir))
+            if explicit:
+                cfg = _without_ckpt_path(cfg)
+        prev = report[name]["export_dir"]
+    if cfg.evaluate and is_rank_zero():
+        report["evaluation"] = evaluate_final(cfg, report, run_dir)
+    report["wall_seconds"] = round(time.time() - t0, 2)
+    if is_rank_zero():
+        write_report(run_dir, report)
+        print_report(report)
+    return report
