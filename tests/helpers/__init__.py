@@ -1,0 +1,1 @@
+"""Helpers shared by tests (independent oracles); importable as ``helpers.<module>`` from any test."""
