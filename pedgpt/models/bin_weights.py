@@ -31,6 +31,11 @@ def natural_key(name: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
+def checkpoint_order(name: str) -> tuple:
+    """Decoder tensors (``model.*``) in natural order first, then the rest (``lm_head``), as in the downloads."""
+    return (not name.startswith("model."), natural_key(name))
+
+
 def bin_files(model_dir: str) -> list[str]:
     """The ``.bin`` weight files of ``model_dir`` in index order (sharded) or ``[pytorch_model.bin]``."""
     index = os.path.join(model_dir, BIN_INDEX)
@@ -117,11 +122,11 @@ def save_bin_shards(
 
     One shard → ``pytorch_model.bin`` (no index, like the official 7B download); several →
     ``pytorch_model-0000k-of-0000n.bin`` + ``pytorch_model.bin.index.json``. Tensors are written in natural name
-    order, each as its own contiguous storage (no views of larger buffers). ``tensors`` may be a lazy mapping; each
-    tensor is read once, when its shard is written.
+    order (decoder first, ``lm_head`` last), each as its own contiguous storage (no views of larger buffers).
+    ``tensors`` may be a lazy mapping; each tensor is read once, when its shard is written.
     """
     os.makedirs(out_dir, exist_ok=True)
-    names = sorted(tensors.keys(), key=natural_key)
+    names = sorted(tensors.keys(), key=checkpoint_order)
     sizes = [(n, _mapping_tensor_bytes(tensors, n)) for n in names]
     groups = plan_shards(sizes, max_shard_bytes)
     files = (

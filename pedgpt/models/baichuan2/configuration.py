@@ -77,3 +77,8 @@ class Baichuan2Config(PretrainedConfig):
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
+
+    @head_dim.setter
+    def head_dim(self, value: int) -> None:  # generic code may set it; it is always hidden_size / heads here
+        if value != self.hidden_size // self.num_attention_heads:
+            raise ValueError(f"head_dim {value} != hidden_size / num_attention_heads for Baichuan2")
