@@ -106,3 +106,20 @@ def test_random_mixtures_agree(pair):
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))) for _ in range(300)]
     mismatches = [t for t in texts if tok(t, add_special_tokens=False)["input_ids"] != sp.encode(t)]
     assert mismatches == []
+
+
+def test_chat_template_uses_the_official_role_ids(pair):
+    _, tok = pair
+    messages = [
+        {"role": "system", "content": "你是儿科医生。"},
+        {"role": "user", "content": "孩子发烧"},
+        {"role": "assistant", "content": "多喝水"},
+        {"role": "user", "content": "还咳嗽"},
+    ]
+    ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    ids = tok(ids, add_special_tokens=False)["input_ids"]
+    enc = lambda s: tok(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+    # system text, [195] question, [196] answer </s>, [195] question, [196] to generate after
+    assert ids == enc("你是儿科医生。") + [195] + enc("孩子发烧") + [196] + enc("多喝水") + [2] + [195] + enc(
+        "还咳嗽"
+    ) + [196]

@@ -223,13 +223,13 @@ def official_config_from_native(native: Mapping[str, Any], weight_dtype: str) ->
 
 
 # ---------------------------------------------------------------------------------------------- tokenizer files
-def chat_template(user_piece: str, assistant_piece: str) -> str:
-    """Baichuan2's chat layout: system text, then ``<user>`` + question / ``<assistant>`` + answer per turn, and
-    the assistant marker to generate after."""
+def chat_template(user_piece: str, assistant_piece: str, eos_piece: str) -> str:
+    """Baichuan2's chat layout: the system text unmarked, then ``<user>`` + question and ``<assistant>`` + answer +
+    ``</s>`` per turn, and the assistant marker to generate after."""
     return (
         "{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] }}"
         f"{{% elif m['role'] == 'user' %}}{user_piece}{{{{ m['content'] }}}}"
-        f"{{% else %}}{assistant_piece}{{{{ m['content'] }}}}{{% endif %}}{{% endfor %}}"
+        f"{{% else %}}{assistant_piece}{{{{ m['content'] }}}}{eos_piece}{{% endif %}}{{% endfor %}}"
         f"{{% if add_generation_prompt %}}{assistant_piece}{{% endif %}}"
     )
 
@@ -296,7 +296,8 @@ def _write_native_tokenizer(src: str, out: str, model_max_length: int) -> None:
     sp = read_sp_model(sp_path)
     user = sp.piece(gen.get("user_token_id", USER_TOKEN_ID))
     assistant = sp.piece(gen.get("assistant_token_id", ASSISTANT_TOKEN_ID))
-    template = chat_template(user, assistant) if user and assistant else None
+    eos = sp.piece(gen.get("eos_token_id", sp.eos_id))
+    template = chat_template(user, assistant, eos) if user and assistant and eos else None
     save_fast_tokenizer(sp_path, out, model_max_length=model_max_length, chat_template=template)
     copy_tokenizer_extras(src, out)
 
