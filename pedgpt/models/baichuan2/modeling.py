@@ -267,10 +267,15 @@ def build_attention_bias(
             bias = attention_mask.to(device=device, dtype=torch.float32)
     else:
         raise ValueError(f"attention_mask must be 2-D (B, S) or 4-D (B, 1, L, S), got {attention_mask.dim()}-D")
-    if slopes is not None:
-        distance = torch.arange(kv_len, device=device)[None, :] - q_index[:, None]  # key_index - query_index
-        bias = bias + slopes.to(device=device, dtype=torch.float32)[:, None, None] * distance.to(torch.float32)
-    return bias.clamp(min=torch.finfo(dtype).min).to(dtype)
+    floor = torch.finfo(dtype).min
+    if slopes is None:
+        return bias.clamp(min=floor).to(dtype)
+    # key_index - query_index; one head at a time so the fp32 temporary is (B, L, S), not (B, H, L, S)
+    distance = (torch.arange(kv_len, device=device)[None, :] - q_index[:, None]).to(torch.float32)
+    out = torch.empty((bias.shape[0], len(slopes), q_len, kv_len), dtype=dtype, device=device)
+    for h, slope in enumerate(slopes.to(torch.float32).tolist()):
+        out[:, h] = (bias[:, h if bias.shape[1] > 1 else 0] + slope * distance).clamp_(min=floor)
+    return out
 
 
 class Baichuan2Model(Baichuan2PreTrainedModel):
