@@ -22,6 +22,12 @@ from typing import Any
 import torch
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
+from pedgpt.models.baichuan2.convert import (
+    ASSISTANT_TOKEN_ID,
+    OFFICIAL_GENERATION_CONFIG,
+    USER_TOKEN_ID,
+    write_official_tokenizer_files,
+)
 from pedgpt.models.bin_weights import save_bin_shards
 from pedgpt.models.safetensors_weights import save_safetensors_shards
 
@@ -31,7 +37,6 @@ SHAPES = {
     "baichuan2_13b": dict(hidden=80, heads=5, kv_heads=5, intermediate=216, layers=2),
     "qwen2_5": dict(hidden=64, heads=4, kv_heads=2, intermediate=176, layers=2),
 }
-USER_TOKEN_ID, ASSISTANT_TOKEN_ID = 195, 196
 # User-defined symbols from id 3: 86 markers, then <reserved_0..127>, so <reserved_106>/<reserved_107> = 195/196.
 USER_SYMBOLS = (
     ["<SEP>", "<CLS>", "<MASK>", "\n", "\t"]
@@ -188,68 +193,11 @@ def official_baichuan2_config(family: str, shape: dict[str, int], vocab: int) ->
     return dict(sorted(cfg.items()))
 
 
-def official_baichuan2_tokenizer_files(out: str) -> None:
-    """``tokenizer_config.json``, ``special_tokens_map.json`` and ``generation_config.json`` as released."""
-
-    def token(s: str) -> dict[str, Any]:
-        return {"content": s, "lstrip": False, "normalized": True, "rstrip": False, "single_word": False}
-
-    def added(s: str) -> dict[str, Any]:
-        return {"__type": "AddedToken", **token(s), "single_word": True}
-
-    _dump(
-        out,
-        "tokenizer_config.json",
-        {
-            "add_bos_token": False,
-            "add_eos_token": False,
-            "auto_map": {"AutoTokenizer": ["tokenization_baichuan.BaichuanTokenizer", None]},
-            "bos_token": added("<s>"),
-            "clean_up_tokenization_spaces": False,
-            "eos_token": added("</s>"),
-            "model_max_length": 4096,
-            "pad_token": added("<unk>"),
-            "sp_model_kwargs": {},
-            "tokenizer_class": "BaichuanTokenizer",
-            "unk_token": added("<unk>"),
-            "use_fast": False,
-        },
-    )
-    _dump(
-        out,
-        "special_tokens_map.json",
-        {
-            "bos_token": token("<s>"),
-            "eos_token": token("</s>"),
-            "pad_token": token("<unk>"),
-            "unk_token": token("<unk>"),
-        },
-    )
-    _dump(
-        out,
-        "generation_config.json",
-        {
-            "assistant_token_id": ASSISTANT_TOKEN_ID,
-            "bos_token_id": 1,
-            "do_sample": True,
-            "eos_token_id": 2,
-            "max_new_tokens": 2048,
-            "pad_token_id": 0,
-            "repetition_penalty": 1.05,
-            "temperature": 0.3,
-            "top_k": 5,
-            "top_p": 0.85,
-            "transformers_version": "4.29.2",
-            "user_token_id": USER_TOKEN_ID,
-        },
-    )
-
-
 def _write_baichuan2(family: str, out: str, g: torch.Generator) -> None:
     shape = SHAPES[family]
     vocab = train_sentencepiece(out)
     _dump(out, "config.json", official_baichuan2_config(family, shape, vocab))
-    official_baichuan2_tokenizer_files(out)
+    write_official_tokenizer_files(out, 4096, {**OFFICIAL_GENERATION_CONFIG, "transformers_version": "4.29.2"})
     weights = baichuan2_weights(shape, vocab, g)
     total = sum(t.numel() * t.element_size() for t in weights.values())
     save_bin_shards(weights, out, max_shard_bytes=total // 2 + 1 if family == "baichuan2_7b" else total // 3 + 1)

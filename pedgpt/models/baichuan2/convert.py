@@ -38,7 +38,19 @@ SP_MODEL = "tokenizer.model"
 CONVERSION_VERSION = 1  # part of the ensure_native cache key: bump when the native layout changes
 DERIVED_TENSORS = ("rotary_emb.inv_freq",)  # buffers some official checkpoints carry; recomputed, passed through
 USER_TOKEN_ID, ASSISTANT_TOKEN_ID = 195, 196
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+OFFICIAL_GENERATION_CONFIG = {  # generation_config.json of the Baichuan2 downloads
+    "assistant_token_id": ASSISTANT_TOKEN_ID,
+    "bos_token_id": 1,
+    "do_sample": True,
+    "eos_token_id": 2,
+    "max_new_tokens": 2048,
+    "pad_token_id": 0,
+    "repetition_penalty": 1.05,
+    "temperature": 0.3,
+    "top_k": 5,
+    "top_p": 0.85,
+    "user_token_id": USER_TOKEN_ID,
+}
 
 
 class ConversionError(ValueError):
@@ -265,23 +277,7 @@ def write_official_tokenizer_files(
     )
     specials = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<unk>", "unk_token": "<unk>"}
     write_json(os.path.join(out, "special_tokens_map.json"), {k: token(v) for k, v in specials.items()})
-    gen = (
-        dict(generation_config)
-        if generation_config
-        else {
-            "assistant_token_id": ASSISTANT_TOKEN_ID,
-            "bos_token_id": 1,
-            "do_sample": True,
-            "eos_token_id": 2,
-            "max_new_tokens": 2048,
-            "pad_token_id": 0,
-            "repetition_penalty": 1.05,
-            "temperature": 0.3,
-            "top_k": 5,
-            "top_p": 0.85,
-            "user_token_id": USER_TOKEN_ID,
-        }
-    )
+    gen = dict(generation_config) if generation_config else dict(OFFICIAL_GENERATION_CONFIG)
     write_json(os.path.join(out, "generation_config.json"), gen)
 
 
