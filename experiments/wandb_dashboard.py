@@ -58,10 +58,19 @@ def build_report(entity: str, project: str, group: str):
                 wr.MediaBrowser(title="router heat-map (task × expert)", media_keys=["val/router/heatmap"]),
             ]
         blocks += [wr.H2(text=stage), wr.PanelGrid(runsets=[runset(stage)], panels=panels)]
+    gen_keys = ("rougeL", "bleu4", "gleu", "distinct2")  # logged by pedgpt.training.generation_callback
     blocks += [
-        wr.H2(text="generation samples"),
+        wr.H2(text="generation scores and samples (SFT, DFPO, MoE-LoRA)"),
         wr.PanelGrid(
-            runsets=[runset()], panels=[wr.MediaBrowser(title="val/gen/samples", media_keys=["val/gen/samples"])]
+            runsets=[runset()],
+            panels=[wr.LinePlot(title=f"val/gen/{k}", x="trainer/global_step", y=[f"val/gen/{k}"]) for k in gen_keys]
+            + [
+                wr.LinePlot(
+                    title=f"{task}: val/gen/{task}/rougeL", x="trainer/global_step", y=[f"val/gen/{task}/rougeL"]
+                )
+                for task in ("medkqa", "evidiag", "trerecom")
+            ]
+            + [wr.MediaBrowser(title="val/gen/samples", media_keys=["val/gen/samples"])],
         ),
     ]
     return wr.Report(

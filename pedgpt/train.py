@@ -10,6 +10,7 @@ import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import pedgpt.stages  # noqa: F401  (registers the built-in stages and their schemas)
@@ -21,7 +22,8 @@ from pedgpt.training.run import train
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> None:
-    code = train(cfg, HydraConfig.get().runtime.output_dir)
+    hc = HydraConfig.get()
+    code = train(cfg, hc.runtime.output_dir, multirun=hc.mode == RunMode.MULTIRUN)
     if code:
         sys.exit(code)
 

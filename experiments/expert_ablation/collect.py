@@ -28,6 +28,8 @@ from pedgpt.data.schema import TASKS
 
 FIXED = ("config", "sweep", "num_specific", "router")
 TAIL = ("val_loss", "trainable_pct", "step_ms", "router_entropy", "top_expert")
+#: generation scores of the final weights (the stage's ``gen_scores``, all tasks), ×100
+GEN = ("gen_rougeL", "gen_bleu4", "gen_gleu", "gen_distinct2")
 
 
 def task_losses(run: Path, mole: dict[str, Any], stage: str = "mole") -> dict[str, float]:
@@ -87,6 +89,8 @@ def load_run(run: Path, sweep: str) -> dict[str, Any]:
         router_entropy=mole.get("router_entropy", ""),
         top_expert=top_experts(mole.get("router_weights") or {}),
     )
+    overall = (mole.get("gen_scores") or {}).get("overall") or {}
+    row.update({c: float(overall[c[4:]]) for c in GEN if c[4:] in overall})
     return row
 
 
@@ -107,7 +111,8 @@ def collect(sweeps: list[Path], baseline: Path | None) -> list[dict[str, Any]]:
 
 def columns(rows: list[dict[str, Any]]) -> list[str]:
     tasks = [t for t in TASKS if any(t in r for r in rows)]
-    return [*FIXED, *tasks, *TAIL]
+    gen = [c for c in GEN if any(c in r for r in rows)]
+    return [*FIXED, *tasks, *TAIL, *gen]
 
 
 def _fmt(v: Any) -> str:

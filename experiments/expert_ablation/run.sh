@@ -16,15 +16,16 @@ if [[ -z "${DFPO_EXPORT:-}" ]]; then
 fi
 [[ -f "$DFPO_EXPORT/config.json" ]] || { echo "DFPO_EXPORT=$DFPO_EXPORT: not an HF export" >&2; exit 2; }
 
+STAMP=$(date +%Y-%m-%d_%H-%M-%S)   # a fresh folder (and W&B group) per invocation
 # 1) number of specific experts (1 universal always on), the paper's noisy_token router
 "$PY" -m pedgpt.train -m +experiment=mole_demo adapter.num_specific=1,2,3,4 init_from="$DFPO_EXPORT" \
-  hydra.sweep.dir=multirun/expert_ablation progress_bar=false
+  hydra.sweep.dir=multirun/expert_ablation-$STAMP progress_bar=false
 # 2) router, at the paper's 1u+3s
 "$PY" -m pedgpt.train -m +experiment=mole_demo adapter.router=noisy_token,token,task,token_task_aux \
-  init_from="$DFPO_EXPORT" hydra.sweep.dir=multirun/expert_ablation_router progress_bar=false
+  init_from="$DFPO_EXPORT" hydra.sweep.dir=multirun/expert_ablation_router-$STAMP progress_bar=false
 # 3) the baseline row: one peft LoRA of the 1u+3s adapter's trainable size, same data, steps and lr
 "$PY" -m pedgpt.train +experiment=mole_demo 'pipeline=[lora_baseline]' init_from="$DFPO_EXPORT" \
-  hydra.run.dir=multirun/expert_ablation_lora progress_bar=false
+  hydra.run.dir=multirun/expert_ablation_lora-$STAMP progress_bar=false
 
-"$PY" experiments/expert_ablation/collect.py multirun/expert_ablation multirun/expert_ablation_router \
-  --baseline multirun/expert_ablation_lora --out "$OUT"
+"$PY" experiments/expert_ablation/collect.py "multirun/expert_ablation-$STAMP" "multirun/expert_ablation_router-$STAMP" \
+  --baseline "multirun/expert_ablation_lora-$STAMP" --out "$OUT"

@@ -117,7 +117,7 @@ def measure(rounds: int = 5, steps: int = 10, threads: int = 2) -> dict[str, flo
             module, opt = steppers[key]
             b = sft_batch(batch) if key == "sft" else batch
             t = time.perf_counter()
-            loss = module.compute_loss(b, "train").loss
+            loss = module.compute_loss(b, "train", module.loss_units(b).float()).loss
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)

@@ -12,6 +12,7 @@ from pedgpt.adapters.inject import (
     router_stats,
     save_adapter,
     set_task_ids,
+    set_token_mask,
     trainable_summary,
 )
 from pedgpt.adapters.moe_lora import MoELoRALinear
@@ -33,5 +34,6 @@ __all__ = [
     "router_stats",
     "save_adapter",
     "set_task_ids",
+    "set_token_mask",
     "trainable_summary",
 ]

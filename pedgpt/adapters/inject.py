@@ -212,9 +212,20 @@ def set_task_ids(model: nn.Module, task_ids: torch.Tensor | Sequence[int | str])
         m.task_ids = task_ids
 
 
+def set_token_mask(model: nn.Module, mask: torch.Tensor | None) -> None:
+    """Which input positions are real tokens, (batch, seq) bool (None: all): routing statistics and the routers'
+    auxiliary losses count those only. Set like the task ids; :func:`clear_task_ids` clears both."""
+    if mask is not None and mask.dim() != 2:
+        raise ValueError(f"the token mask must be (batch, seq), got shape {tuple(mask.shape)}")
+    for _, m in _require_adapters(model):
+        m.token_mask = mask
+
+
 def clear_task_ids(model: nn.Module) -> None:
+    """Forget the routing state of the last step: task ids and token mask."""
     for _, m in adapter_modules(model):
         m.task_ids = None
+        m.token_mask = None
 
 
 def merge_for_task(model: nn.Module, task: str) -> nn.Module:

@@ -60,7 +60,8 @@ class MoELoRALinear(nn.Module):
         self.router = router
         self.adapter_name = name
         self.moe_lora_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        dev, dt = base_layer.weight.device, base_layer.weight.dtype
+        # trainable tensors keep fp32 master weights whatever the frozen base's dtype; forward casts to the input's
+        dev, dt = base_layer.weight.device, torch.float32
         er = self.num_experts * rank
         self.moe_lora_A = nn.Parameter(torch.empty(er, base_layer.in_features, device=dev, dtype=dt))
         self.moe_lora_B = nn.Parameter(torch.empty(base_layer.out_features, er, device=dev, dtype=dt))
@@ -72,8 +73,9 @@ class MoELoRALinear(nn.Module):
         self._router_keys = tuple(shapes)
         self.disabled = False
         self.task_ids: torch.Tensor | None = None
+        self.token_mask: torch.Tensor | None = None
         self.aux_loss: torch.Tensor | None = None
-        self.last_route: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.last_route: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self.stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.reset_parameters()
 
@@ -134,31 +136,54 @@ class MoELoRALinear(nn.Module):
         ids = ids.to(x.device, non_blocking=True)
         return ids.view(*ids.shape, *([1] * (len(lead) - ids.dim()))).expand(lead)
 
+    def _token_mask_for(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The real-token mask broadcast to x's leading shape (...) as bool, or None (every token counts)."""
+        mask = self.token_mask
+        if mask is None:
+            return None
+        lead = x.shape[:-1]
+        if tuple(mask.shape) != tuple(lead):
+            raise ValueError(
+                f"{self.adapter_name}: token mask of shape {tuple(mask.shape)} does not match the input's leading "
+                f"shape {tuple(lead)}"
+            )
+        return mask.to(x.device, dtype=torch.bool, non_blocking=True)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base_layer(x)
         if self.disabled:
             return out
         ids = self._task_ids_for(x)
         router = self.router
+        dt = x.dtype
+        xin = self.moe_lora_dropout(x)
         keys = router.projections(self.training) if router is not None else ()
-        weight: torch.Tensor = self.moe_lora_A
-        if keys:
-            weight = torch.cat([weight, *(getattr(self, PREFIX + k) for k in keys)])
-        z = F.linear(self.moe_lora_dropout(x), weight)
+        projections = [getattr(self, PREFIX + k) for k in keys]
+        # router logits in fp32: they ride in the first matmul when that matmul runs in fp32 anyway
+        ride = bool(keys) and dt == torch.float32 and not torch.is_autocast_enabled(x.device.type)
+        weight: torch.Tensor = torch.cat([self.moe_lora_A, *projections]) if ride else self.moe_lora_A
+        z = F.linear(xin, weight.to(dt))
         er = self.num_experts * self.rank
         if router is None:
             return self._add_up(out, z * self.scaling)
-        proj = z[..., er:].float() if keys else None
-        gates, aux = router.gates(proj, ids, self.router_params(), self.training)
+        proj = None
+        if ride:
+            proj = z[..., er:]
+        elif keys:
+            with torch.autocast(x.device.type, enabled=False):
+                proj = F.linear(xin.float(), torch.cat(projections).float())
+        mask = self._token_mask_for(x)
+        gates, aux = router.gates(proj, ids, self.router_params(), self.training, mask)
         self.aux_loss = aux
-        self.last_route = (gates.detach(), ids) if ids is not None else None
-        scale = F.pad(gates * self.scaling, (self.num_universal, 0), value=self.scaling).to(x.dtype)
+        self.last_route = (gates.detach(), ids, mask) if ids is not None else None
+        scale = F.pad(gates * self.scaling, (self.num_universal, 0), value=self.scaling).to(dt)
         h = z[..., :er].unflatten(-1, (self.num_experts, self.rank)) * scale.unsqueeze(-1)
         return self._add_up(out, h.flatten(-2))
 
     def _add_up(self, out: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """out + h @ Bᵀ as one addmm (no separate pass over the (..., d_out) output). h: (..., E·r)."""
-        flat = torch.addmm(out.reshape(-1, out.shape[-1]), h.reshape(-1, h.shape[-1]), self.moe_lora_B.t())
+        b = self.moe_lora_B.to(h.dtype)
+        flat = torch.addmm(out.reshape(-1, out.shape[-1]), h.reshape(-1, h.shape[-1]), b.t())
         return flat.view(out.shape)
 
     @torch.no_grad()
@@ -167,10 +192,13 @@ class MoELoRALinear(nn.Module):
         on device, no sync — and forget that forward."""
         if self.last_route is None:
             return
-        gates, ids = self.last_route
+        gates, ids, mask = self.last_route
         self.last_route = None
         g = gates.float().reshape(-1, self.num_specific)
         t = ids.reshape(-1)
+        if mask is not None:  # real tokens only
+            keep = mask.reshape(-1)
+            g, t = g[keep], t[keep]
         if self.stats is None:
             assert self.router is not None
             num_tasks = self.router.num_tasks

@@ -101,18 +101,33 @@ class Router:
         raise NotImplementedError(f"router {self.name!r} gates depend on the token, not only on the task")
 
     def gates(
-        self, proj: torch.Tensor | None, task_ids: torch.Tensor | None, params: dict[str, nn.Parameter], training: bool
+        self,
+        proj: torch.Tensor | None,
+        task_ids: torch.Tensor | None,
+        params: dict[str, nn.Parameter],
+        training: bool,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Gates and the (weighted) auxiliary loss.
 
         proj: (..., P) fp32 outputs of :meth:`projections` stacked (None when there are none); task_ids:
-        (...) long, the same leading shape, or None. Returns gates (..., S) fp32 (rows sum to 1) — or
-        (S,)-broadcastable ones — and a scalar aux loss in training (None when the router has none).
+        (...) long, the same leading shape, or None; mask: (...) bool, True on real tokens (None: all real).
+        Returns gates (..., S) fp32 (rows sum to 1) — or (S,)-broadcastable ones — for every token, and a
+        scalar aux loss in training computed over real tokens only (None when the router has none).
         """
         raise NotImplementedError
 
 
 _LOG2E = 1.4426950408889634
+
+
+def real_tokens(mask: torch.Tensor | None, *rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Each (N, ...) tensor of ``rows`` restricted to the positions where ``mask`` (any shape with N elements) is
+    true; all of them unchanged without a mask. Auxiliary losses are statistics of real tokens only."""
+    if mask is None:
+        return rows
+    keep = mask.reshape(-1)
+    return tuple(r[keep] for r in rows)
 
 
 def softmax_fp32(logits: torch.Tensor) -> torch.Tensor:
@@ -174,6 +189,7 @@ class TokenRouter(Router):
         task_ids: torch.Tensor | None,
         params: dict[str, nn.Parameter],
         training: bool,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         assert proj is not None, f"router {self.name!r} needs the input projections"
         probs = self.probs(proj, training)
@@ -183,8 +199,8 @@ class TokenRouter(Router):
         gates = torch.zeros_like(probs).scatter(-1, top_idx, top_val / top_val.sum(-1, keepdim=True))
         aux = None
         if training:
-            flat = probs.reshape(-1, self.num_specific)
-            aux = self.balance_weight * load_balancing_loss(flat, top_idx.reshape(flat.shape[0], -1))
+            flat, idx = real_tokens(mask, probs.reshape(-1, self.num_specific), top_idx.reshape(-1, self.top_k))
+            aux = self.balance_weight * load_balancing_loss(flat, idx)
         return gates, aux
 
 
@@ -227,13 +243,14 @@ class TokenTaskAuxRouter(TokenRouter):
         task_ids: torch.Tensor | None,
         params: dict[str, nn.Parameter],
         training: bool,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        gates, aux = super().gates(proj, task_ids, params, training)
+        gates, aux = super().gates(proj, task_ids, params, training, mask)
         if not training:
             return gates, aux
         assert task_ids is not None, f"router {self.name!r} needs task ids in training"
-        flat = gates.reshape(-1, self.num_specific)
-        mi = self.aux_weight * task_expert_mi_loss(flat, task_ids.reshape(-1), self.num_tasks)
+        flat, tasks = real_tokens(mask, gates.reshape(-1, self.num_specific), task_ids.reshape(-1))
+        mi = self.aux_weight * task_expert_mi_loss(flat, tasks, self.num_tasks)
         return gates, mi if aux is None else aux + mi
 
 
@@ -260,5 +277,6 @@ class TaskRouter(Router):
         task_ids: torch.Tensor | None,
         params: dict[str, nn.Parameter],
         training: bool,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         return self.task_gates(params)[task_ids], None

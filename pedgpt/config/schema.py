@@ -45,6 +45,8 @@ class ModelConfig:
     trust_remote_code: bool = MISSING
     dtype: str = MISSING  # float32 | bfloat16 | float16
     template: str = MISSING  # chat template (pedgpt.data.templates)
+    attention: str = MISSING  # attention path: sdpa
+    target_modules: list[str] = MISSING  # the family's linear layers MoE-LoRA adapts (adapter.target_modules)
     vocab_size: int = MISSING  # tokenizer size of a model built from config
     arch: ArchConfig = field(default_factory=ArchConfig)
 
@@ -129,6 +131,18 @@ class PlanConfig:
 
 
 @dataclass
+class GenConfig:
+    """Generation scores while training (stages that teach instruction following)."""
+
+    enabled: bool = MISSING
+    every_n_val: int = MISSING  # every this many validations (the stage's final validation always)
+    samples_per_task: int = MISSING  # fixed, seeded held-out prompts per pediatric task
+    max_new_tokens: int = MISSING
+    batch_size: int = MISSING
+    metric_tokenizer: str = MISSING  # jieba (the paper's) | char
+
+
+@dataclass
 class TrainConfig:
     """The run-wide keys of ``conf/train.yaml``; each stage's node (``cpt``, ``sft`` ...) is typed by its stage."""
 
@@ -147,6 +161,7 @@ class TrainConfig:
     eval_max_new_tokens: int = MISSING
     progress_bar: bool = MISSING
     plan: PlanConfig = field(default_factory=PlanConfig)
+    gen: GenConfig = field(default_factory=GenConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
@@ -191,6 +206,7 @@ class EvalLoggerConfig:
     project: str = MISSING
     entity: str | None = MISSING
     mode: str | None = MISSING
+    group: str | None = MISSING  # a W&B group to join (a training run's)
 
 
 @dataclass

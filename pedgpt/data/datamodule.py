@@ -1,4 +1,12 @@
-"""A LightningDataModule over pre-encoded examples, with a resumable, epoch-seeded shuffle."""
+"""A LightningDataModule over pre-encoded examples, with a resumable, epoch-seeded shuffle.
+
+Training batches are **windows**: the ``accumulate`` micro-batches one optimizer step consumes, collated
+separately (each padded to its own longest row) and handed to ``training_step`` as a list. One training batch is
+then one optimizer step: Lightning's step, validation and checkpoint counters, the data position saved in
+checkpoints and the logged ``train/loss`` all count optimizer steps. An epoch's tail — fewer micro-batches than
+``accumulate`` — steps alone as a shorter window (its loss normalised by its own token or pair count, which is
+exactly one batch of that size); it never joins the next epoch's first window.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +52,49 @@ class EpochShuffleSampler(Sampler[int]):
         self.epoch = epoch
 
 
+class WindowBatchSampler(Sampler[list[int]]):
+    """Indices of one optimizer step at a time: ``accumulate`` micro-batches of ``batch_size`` from ``sampler``
+    (the last micro-batch of an epoch dropped when ``drop_last``), flattened; the last window of an epoch may
+    hold fewer micro-batches."""
+
+    def __init__(self, sampler: Sampler[int], batch_size: int, accumulate: int, drop_last: bool) -> None:
+        self.sampler, self.batch_size, self.accumulate, self.drop_last = sampler, batch_size, accumulate, drop_last
+
+    def _micro_batches(self) -> int:
+        n = len(self.sampler)  # type: ignore[arg-type]
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        window: list[int] = []
+        micro: list[int] = []
+        filled = 0
+        for i in self.sampler:
+            micro.append(i)
+            if len(micro) == self.batch_size:
+                window += micro
+                micro, filled = [], filled + 1
+                if filled == self.accumulate:
+                    yield window
+                    window, filled = [], 0
+        if micro and not self.drop_last:
+            window += micro
+        if window:
+            yield window
+
+    def __len__(self) -> int:
+        return -(-self._micro_batches() // self.accumulate)
+
+
+class WindowCollate:
+    """A window's examples → the list of its collated micro-batches (chunks of ``batch_size``)."""
+
+    def __init__(self, collate: Callable, batch_size: int) -> None:
+        self.collate, self.batch_size = collate, batch_size
+
+    def __call__(self, examples: Sequence[Any]) -> list[dict]:
+        return [self.collate(examples[i : i + self.batch_size]) for i in range(0, len(examples), self.batch_size)]
+
+
 class ExamplesDataModule(L.LightningDataModule):
     def __init__(
         self,
@@ -55,6 +106,7 @@ class ExamplesDataModule(L.LightningDataModule):
         seed: int,
         info: dict | None = None,
         max_len: int | None = None,
+        accumulate: int = 1,
     ):
         super().__init__()
         if not train:
@@ -64,6 +116,7 @@ class ExamplesDataModule(L.LightningDataModule):
         self.sampler = EpochShuffleSampler(len(self.train), seed)
         self.info = info or {}
         self.max_len = max_len
+        self.accumulate = max(1, int(accumulate))
 
     @property
     def drop_last(self) -> bool:
@@ -76,12 +129,11 @@ class ExamplesDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         # its own generator: creating the iterator must not consume the global RNG (bit-exact resume)
+        windows = WindowBatchSampler(self.sampler, self.batch_size, self.accumulate, self.drop_last)
         return DataLoader(
             self.train,
-            batch_size=self.batch_size,
-            sampler=self.sampler,
-            collate_fn=self.collate,
-            drop_last=self.drop_last,
+            batch_sampler=windows,
+            collate_fn=WindowCollate(self.collate, self.batch_size),
             generator=torch.Generator().manual_seed(self.sampler.seed),
         )
 
@@ -90,10 +142,10 @@ class ExamplesDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         if trainer is None or trainer.fit_loop is None:
             return {}
-        batches = int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
+        windows = int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
         return {
             "epoch": int(trainer.current_epoch),
-            "samples_consumed": batches * self.batch_size * trainer.world_size,
+            "samples_consumed": windows * self.accumulate * self.batch_size * trainer.world_size,
             "dataset_size": len(self.train),
         }
 

@@ -17,12 +17,12 @@ def flatten_instruction(rec: Instruction, template: ChatTemplate, eos_token: str
 
 
 def encode_texts(texts: Iterable[str], tokenizer: Any, max_len: int) -> list[dict]:
-    """Plain text → ``<s> text </s>`` examples, long documents split into ``max_len`` windows."""
+    """Plain text → ``<s> text </s>`` examples (no ``<s>`` for tokenizers without one, e.g. Qwen's), long
+    documents split into ``max_len`` windows."""
+    bos = [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
     out = []
     for text in texts:
-        ids = (
-            [tokenizer.bos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        )
+        ids = bos + tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         for i in range(0, len(ids), max_len):
             chunk = ids[i : i + max_len]
             if len(chunk) > 1:

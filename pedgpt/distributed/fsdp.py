@@ -98,6 +98,7 @@ def build_sharded(
     fsdp_cfg: dict[str, Any],
     trust_remote_code: bool = False,
     activation_checkpointing: bool = False,
+    attention: str = "sdpa",
 ) -> nn.Module:
     """Meta build → adapters (initialised in full) → shard → materialise → load weights shard by shard.
 
@@ -105,7 +106,7 @@ def build_sharded(
     """
     config = AutoConfig.from_pretrained(init_dir, trust_remote_code=trust_remote_code)
     if not trust_remote_code:
-        config._attn_implementation = "sdpa"
+        config._attn_implementation = attention
     with torch.device("cpu"), init_empty_weights(include_buffers=False):
         lm = AutoModelForCausalLM.from_config(config, dtype=torch.float32, trust_remote_code=trust_remote_code)
     lm.tie_weights()  # an empty-weights build leaves tied embeddings untied; tie before sharding (one root param)

@@ -198,6 +198,7 @@ def log_wandb(
     entity: str | None,
     mode: str | None,
     charts: list[str],
+    group: str | None = None,
 ) -> None:
     """Scores as ``eval/<suite>/<key>``, and one table per suite (prompt / reference / prediction / scores)."""
     import wandb
@@ -208,6 +209,7 @@ def log_wandb(
         mode=wandb_mode(mode),
         dir=out_dir,
         job_type="evaluate",
+        group=group,
         config={"model": summary["model"], "adapter": summary.get("adapter"), "generation": summary["generation"]},
     )
     try:

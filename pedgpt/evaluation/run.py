@@ -112,7 +112,16 @@ def run_evaluation(cfg: DictConfig, out_dir: str) -> dict[str, Any]:
     with open(os.path.join(out_dir, "report.md"), "w", encoding="utf-8") as f:
         f.write(markdown(summary, charts, out_dir))
     if cfg.logger.wandb:
-        log_wandb(summary, rows_by_suite, out_dir, cfg.logger.project, cfg.logger.entity, cfg.logger.mode, charts)
+        log_wandb(
+            summary,
+            rows_by_suite,
+            out_dir,
+            cfg.logger.project,
+            cfg.logger.entity,
+            cfg.logger.mode,
+            charts,
+            group=cfg.logger.group,
+        )
     return summary
 
 

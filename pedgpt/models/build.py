@@ -1,8 +1,15 @@
-"""Building and loading causal LMs: tiny models from a config, real ones from a local directory."""
+"""Building and loading causal LMs: tiny models from a config, real ones from a local directory.
+
+A real base model is used as users download it: an official Baichuan2 directory (remote-code layout, ``.bin``
+shards, sentencepiece ``tokenizer.model``) is converted once into pedgpt's native ``baichuan2`` layout under the
+cache directory (:func:`local_model_dir`); Qwen2.5 and other native transformers models load as they are.
+No remote code runs.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -10,12 +17,28 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
 from pedgpt.common.errors import ModelPathError
+from pedgpt.models.baichuan2.convert import ensure_native
 
 MODEL_DIR_ENV = "PEDGPT_MODEL_DIR"
+CACHE_DIR_ENV = "PEDGPT_CACHE_DIR"
+
+
+def default_cache_dir() -> str:
+    """``$PEDGPT_CACHE_DIR``, else ``~/.cache/pedgpt`` (the training default of ``paths.cache_dir``)."""
+    return os.environ.get(CACHE_DIR_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "pedgpt")
+
+
+def local_model_dir(path: str, cache_dir: str | None = None, log: Callable[[str], Any] = print) -> str:
+    """The directory to load ``path`` from: itself, or (official Baichuan2) its native conversion in the cache,
+    made once; one line says what was converted, from where, to where."""
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise ModelPathError(f"{path}: not a model directory (no config.json)")
+    return ensure_native(path, cache_dir or default_cache_dir(), log=log)
 
 
 def resolve_model_path(model_cfg: DictConfig) -> str:
-    """The local directory of a real base model: ``model.path``, else ``$PEDGPT_MODEL_DIR/<model.dir_name>``."""
+    """The local directory of a real base model as downloaded: ``model.path``, else
+    ``$PEDGPT_MODEL_DIR/<model.dir_name>``."""
     path = model_cfg.get("path")
     if not path and os.environ.get(MODEL_DIR_ENV):
         path = os.path.join(os.environ[MODEL_DIR_ENV], model_cfg.get("dir_name") or "")
@@ -24,7 +47,7 @@ def resolve_model_path(model_cfg: DictConfig) -> str:
         raise ModelPathError(
             f"model weights for {model_cfg.get('name')!r} not found at {shown}: set model.path=/local/dir "
             f"or {MODEL_DIR_ENV}=/dir/holding/{model_cfg.get('dir_name') or '<model>'} (a directory with "
-            f"config.json and *.safetensors); nothing is downloaded"
+            f"config.json and the weights); nothing is downloaded"
         )
     return path
 
@@ -53,8 +76,11 @@ def build_from_config(config: PretrainedConfig, seed: int | None = None, dtype: 
     return AutoModelForCausalLM.from_config(config, dtype=dtype)
 
 
-def load_pretrained(path: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False) -> Any:
-    """Load an HF-format export or base model from a local directory (safetensors only)."""
+def load_pretrained(
+    path: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False, attention: str = "sdpa"
+) -> Any:
+    """Load an HF-format export or base model from a local directory (safetensors), with the attention
+    implementation ``attention``."""
     if not os.path.exists(os.path.join(path, "config.json")):
         raise ModelPathError(f"{path}: not an HF model directory (no config.json)")
     return AutoModelForCausalLM.from_pretrained(
@@ -62,7 +88,7 @@ def load_pretrained(path: str, dtype: torch.dtype = torch.float32, trust_remote_
         dtype=dtype,
         trust_remote_code=trust_remote_code,
         use_safetensors=True,
-        attn_implementation="sdpa" if not trust_remote_code else None,
+        attn_implementation=attention if not trust_remote_code else None,
     )
 
 

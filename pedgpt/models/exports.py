@@ -19,7 +19,7 @@ from transformers import AutoTokenizer
 from pedgpt.adapters import load_adapter, save_adapter
 from pedgpt.common.errors import ModelPathError
 from pedgpt.data.templates import DEFAULT_TEMPLATE, ChatTemplate, get_template
-from pedgpt.models.build import load_pretrained
+from pedgpt.models.build import load_pretrained, local_model_dir
 
 #: written last into an export directory: the export is complete (a stage whose export has it is not re-run)
 COMPLETE = "pedgpt_complete.json"
@@ -83,11 +83,13 @@ def load_for_inference(
     device: str = "cpu",
     trust_remote_code: bool = False,
 ) -> LoadedModel:
-    """``model_dir``: a full export, or an adapter export (its base is read from ``pedgpt_export.json``)."""
+    """``model_dir``: a full export or base model (an official Baichuan2 download is converted once), or an adapter
+    export (its base is read from ``pedgpt_export.json``)."""
     if not os.path.isdir(model_dir):
         raise ModelPathError(f"{model_dir}: no such model directory")
     if adapter_dir is None and is_adapter_export(model_dir):
         adapter_dir, model_dir = model_dir, json.load(open(os.path.join(model_dir, EXPORT_INFO)))["base_model"]
+    model_dir = local_model_dir(model_dir)  # an official Baichuan2 download: its native copy
     tok_dir = (
         adapter_dir if adapter_dir and os.path.exists(os.path.join(adapter_dir, "tokenizer_config.json")) else model_dir
     )

@@ -45,9 +45,26 @@ def train_bpe_tokenizer(
         pad_token="<pad>",
         additional_special_tokens=list(tmpl.special_tokens) or None,
     )
-    fast.chat_template = tmpl.jinja()
-    fast.init_kwargs["pedgpt_template"] = template
-    return fast
+    return use_template(fast, template)
+
+
+def use_template(tokenizer: Any, template: str) -> Any:
+    """Record the chat template a model is trained with in its tokenizer (``pedgpt_template`` in
+    ``tokenizer_config.json`` and the Jinja ``chat_template``), so every export says how to prompt it.
+
+    Raises ``ValueError`` when a marker the template relies on is not one token of this tokenizer.
+    """
+    tmpl = get_template(template)
+    for marker in tmpl.special_tokens:
+        ids = tokenizer(marker, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise ValueError(
+                f"model.template={template}: the marker {marker!r} is {len(ids)} tokens in this "
+                "tokenizer, not one; choose the template of the model family"
+            )
+    tokenizer.chat_template = tmpl.jinja()
+    tokenizer.init_kwargs["pedgpt_template"] = template
+    return tokenizer
 
 
 def texts_fingerprint(texts: list[str], **settings: Any) -> str:

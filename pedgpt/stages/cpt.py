@@ -47,6 +47,7 @@ class CPT(Stage):
     name = "cpt"
     config_class = CPTConfig
     corpus_parts = ("cpt", "sft")
+    generates = False  # a base model continues text; it does not answer prompts yet
 
     def check(self) -> None:
         if not 0 <= float(self.st.instruction_ratio) < 1:

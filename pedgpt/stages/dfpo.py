@@ -17,22 +17,30 @@ from typing import Any
 import torch
 from omegaconf import MISSING
 
-from pedgpt.adapters import adapters_disabled, clear_task_ids, inject_moe_lora, set_task_ids
+from pedgpt.adapters import (
+    adapters_disabled,
+    clear_task_ids,
+    inject_moe_lora,
+    router_aux_loss,
+    set_task_ids,
+    set_token_mask,
+)
 from pedgpt.common.constants import DTYPES
 from pedgpt.common.errors import ConfigError
 from pedgpt.data import stage_data as sd
 from pedgpt.data.collate import collate_preference
 from pedgpt.data.encode import encode_pairs
 from pedgpt.data.templates import get_template
-from pedgpt.distributed.world import barrier, is_grouped, is_rank_zero, local_device, mean_over_ranks
+from pedgpt.distributed.world import barrier, is_grouped, is_rank_zero, local_device
 from pedgpt.losses.lm import sequence_mean_nll
 from pedgpt.losses.preference import dfpo_loss, dpo_loss
 from pedgpt.models.build import load_pretrained
 from pedgpt.models.logps import SequenceLogProbs
 from pedgpt.models.tokenizer import tokenizer_fingerprint
 from pedgpt.stages import reference_cache as rc
-from pedgpt.stages.module import CausalLMModule, LossOutput, adapter_settings, module_settings
+from pedgpt.stages.module import CausalLMModule, adapter_settings, module_settings
 from pedgpt.stages.registry import ReportSink, Stage, StageConfig, StageData, register_stage
+from pedgpt.stages.steps import LossOutput, token_mask
 
 log = logging.getLogger("pedgpt")
 REFERENCE_MODES = ("cached", "online", "adapter_disabled")
@@ -80,7 +88,9 @@ class DFPOModule(CausalLMModule):
     def configure_model(self) -> None:
         super().configure_model()
         if self.ref_mode == "online" and not self._ref_holder:
-            ref = SequenceLogProbs(load_pretrained(self.ref_dir, self.model_dtype, self.trust_remote_code))
+            ref = SequenceLogProbs(
+                load_pretrained(self.ref_dir, self.model_dtype, self.trust_remote_code, self.attention)
+            )
             ref.requires_grad_(False).eval()
             self._ref_holder.append(ref)
 
@@ -101,9 +111,16 @@ class DFPOModule(CausalLMModule):
         k = logp.shape[0] // 2
         return logp[:k], logp[k:]
 
-    def compute_loss(self, batch: dict[str, torch.Tensor], split: str) -> LossOutput:
-        if "task_ids" in batch and self.adapter_cfg:
-            set_task_ids(self.lm, batch["task_ids"])
+    def loss_units(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.tensor(batch["input_ids"].shape[0] // 2, device=batch["input_ids"].device)  # pairs
+
+    def compute_loss(self, batch: dict[str, torch.Tensor], split: str, normaliser: torch.Tensor) -> LossOutput:
+        """The pairs' summed DFPO (or DPO) loss ÷ ``normaliser`` (the window's global pair count ÷ world size),
+        plus the policy adapter's router loss when it has one."""
+        if self.adapter_cfg:
+            if "task_ids" in batch:
+                set_task_ids(self.lm, batch["task_ids"])
+            set_token_mask(self.lm, token_mask(batch))
         logp, n = self.forward_logps(batch)
         k = logp.shape[0] // 2
         ref_c, ref_r = self.reference_logps(batch)
@@ -122,8 +139,14 @@ class DFPOModule(CausalLMModule):
             loss, metrics = dpo_loss(
                 logp[:k], logp[k:], ref_c, ref_r, beta=self.beta, label_smoothing=self.label_smoothing
             )
-        # the logged loss is the global batch's
-        return LossOutput(loss, logged=mean_over_ranks(loss.detach()), tokens=n.sum(), metrics=metrics)
+        pairs = torch.tensor(k, device=loss.device)
+        total = loss * k
+        out = LossOutput(total / normaliser, total.detach(), pairs, tokens=n.sum(), metrics=metrics)
+        aux = router_aux_loss(self.lm) if self.adapter_cfg and split == "train" else None
+        if aux is not None:  # a batch statistic: averaged over the window's micro-batches
+            out.metrics["loss/router_aux"] = aux.detach()
+            out.loss = out.loss + aux / self.window_size
+        return out
 
     def on_train_batch_end(self, *args: Any) -> None:
         if self.adapter_cfg:
@@ -225,6 +248,7 @@ def attach_reference(cfg: Any, train: list, val: list, ref_dir: str, pad_id: int
         max_len=int(st.max_len),
         truncation="left",
         dtype=cfg.model.dtype,
+        attention=cfg.model.attention,
         ref_dir=ref_dir,
         cache_dir=cfg.paths.cache_dir,
     )
@@ -232,7 +256,10 @@ def attach_reference(cfg: Any, train: list, val: list, ref_dir: str, pad_id: int
     status = "hit" if cached is not None else "miss"
     grouped = is_grouped()
     if cached is None and (is_rank_zero() or not grouped):
-        ref = SequenceLogProbs(load_pretrained(ref_dir, DTYPES[cfg.model.dtype], bool(cfg.model.trust_remote_code)))
+        model = load_pretrained(
+            ref_dir, DTYPES[cfg.model.dtype], bool(cfg.model.trust_remote_code), cfg.model.attention
+        )
+        ref = SequenceLogProbs(model)
         ref.to(local_device(cfg.trainer.accelerator))
         cached = rc.compute_reference_logps(ref, train + val, pad_id, int(st.val_batch_size))
         del ref

@@ -1,7 +1,8 @@
-"""The shared causal-LM LightningModule: model building, optimisation step, logging, export.
+"""The shared causal-LM LightningModule: model building, optimiser and schedule, checkpoint state, export.
 
-Stage modules subclass :class:`CausalLMModule` and override ``compute_loss`` (returning a :class:`LossOutput`)
-and, for adapters, ``adapt``. The model is built in ``configure_model`` (so sharded strategies can build it on
+Stage modules subclass :class:`CausalLMModule` and override ``compute_loss`` (returning a
+:class:`~pedgpt.stages.steps.LossOutput`; the window training step and validation are in
+:mod:`pedgpt.stages.steps`) and, for adapters, ``adapt``. The model is built in ``configure_model`` (so sharded strategies can build it on
 the meta device) from an HF-format directory: the previous stage's export, or the run's initial export.
 
 What callbacks and the pipeline read off a module goes through one typed object, ``module.telemetry``
@@ -13,42 +14,25 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
 import torch
-import torch.distributed as dist
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from pedgpt.common.constants import DTYPES
-from pedgpt.common.errors import CheckpointError, NonFiniteError
+from pedgpt.common.errors import CheckpointError
 from pedgpt.common.rng import rng_state, set_rng_state
 from pedgpt.distributed.fsdp import build_sharded, gather_full_state_dict
-from pedgpt.distributed.world import global_token_stats, world_size
-from pedgpt.losses.lm import token_mean_nll
+from pedgpt.models.baichuan2.convert import copy_tokenizer_extras
 from pedgpt.models.build import count_parameters, load_pretrained
 from pedgpt.models.exports import write_adapter_export
 from pedgpt.models.flops import flops_per_token
 from pedgpt.models.logps import SequenceLogProbs
 from pedgpt.stages.schedule import warmup_cosine
-
-
-@dataclass
-class LossOutput:
-    """What ``compute_loss`` returns.
-
-    ``loss`` is what this rank back-propagates; ``logged`` the value shown as ``<split>/loss`` (already the
-    global batch's, when the loss is normalised over ranks; None: ``loss`` itself, averaged by Lightning);
-    ``tokens`` the batch's label tokens on this rank (throughput); ``metrics`` further ``<split>/<name>``
-    scalars.
-    """
-
-    loss: torch.Tensor
-    logged: torch.Tensor | None = None
-    tokens: torch.Tensor | None = None
-    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+from pedgpt.stages.steps import LossOutput, WindowSteps
 
 
 @dataclass
@@ -84,15 +68,15 @@ def module_settings(cfg: DictConfig, key: str, init_dir: str) -> dict[str, Any]:
         loss_chunk_size=int(st.loss_chunk_size),
         dtype=cfg.model.dtype,
         trust_remote_code=bool(cfg.model.trust_remote_code),
+        attention=cfg.model.attention,
         activation_checkpointing=bool(st.activation_checkpointing),
         max_nonfinite_in_a_row=int(cfg.max_nonfinite_in_a_row),
         gradient_clip_val=cfg.trainer.gradient_clip_val,
-        accumulate_grad_batches=int(cfg.trainer.accumulate_grad_batches),
         fsdp=(OmegaConf.to_container(cfg.trainer.fsdp, resolve=True) or {}) if fsdp else None,
     )
 
 
-class CausalLMModule(L.LightningModule):
+class CausalLMModule(WindowSteps, L.LightningModule):
     """Token-mean NLL on label tokens (CPT, SFT); the base of every stage's module."""
 
     stage_name = "lm"
@@ -107,17 +91,16 @@ class CausalLMModule(L.LightningModule):
         loss_chunk_size: int = 0,
         dtype: str = "float32",
         trust_remote_code: bool = False,
+        attention: str = "sdpa",
         activation_checkpointing: bool = False,
         max_nonfinite_in_a_row: int = 5,
         fsdp: dict | None = None,
         gradient_clip_val: float | None = None,
-        accumulate_grad_batches: int = 1,
     ):
         super().__init__()
         # manual optimisation: a non-finite step must not count toward max_steps nor move the LR schedule
         self.automatic_optimization = False
         self.gradient_clip_val = gradient_clip_val
-        self.accumulate_grad_batches = max(1, int(accumulate_grad_batches))
         self.init_dir = init_dir
         self.optimizer_factory = optimizer
         self.warmup_steps = warmup_steps
@@ -125,6 +108,7 @@ class CausalLMModule(L.LightningModule):
         self.loss_chunk_size = loss_chunk_size
         self.model_dtype = DTYPES[dtype]
         self.trust_remote_code = trust_remote_code
+        self.attention = attention
         self.activation_checkpointing = activation_checkpointing
         self.net: SequenceLogProbs | None = None
         self.max_nonfinite_in_a_row = max_nonfinite_in_a_row
@@ -135,8 +119,16 @@ class CausalLMModule(L.LightningModule):
         self._pending_rng: dict | None = None
 
     # -- model ---------------------------------------------------------------------------------------
+    @property
+    def trains_base(self) -> bool:
+        """Whether the base model's own weights train (full fine-tuning) — not when adapters carry the update."""
+        return not self.adapter_cfg
+
     def build_lm(self) -> torch.nn.Module:
-        return load_pretrained(self.init_dir, self.model_dtype, self.trust_remote_code)
+        """The starting model: weights that train are fp32 master weights (compute in the trainer's precision);
+        a frozen base stays in ``model.dtype``."""
+        dtype = torch.float32 if self.trains_base else self.model_dtype
+        return load_pretrained(self.init_dir, dtype, self.trust_remote_code, self.attention)
 
     def adapt(self, lm: torch.nn.Module) -> torch.nn.Module:
         """Hook for stages that wrap or freeze the base model (MoE-LoRA)."""
@@ -159,6 +151,7 @@ class CausalLMModule(L.LightningModule):
                 self.fsdp_cfg,
                 self.trust_remote_code,
                 self.activation_checkpointing,
+                self.attention,
             )
         else:
             lm = self.adapt(self.build_lm())
@@ -229,52 +222,6 @@ class CausalLMModule(L.LightningModule):
             set_rng_state(self._pending_rng)
             self._pending_rng = None
 
-    # -- the optimisation step, with a non-finite guard: one combined check per step, agreed by all ranks --
-    def optimization_step(self, loss: torch.Tensor, batch_idx: int) -> None:
-        """Backward; every ``accumulate_grad_batches`` batches: check, clip and step (or skip and count)."""
-        opt, sched = self.optimizers(), self.lr_schedulers()
-        self.manual_backward(loss / self.accumulate_grad_batches)
-        if (batch_idx + 1) % self.accumulate_grad_batches:
-            return
-        params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
-        norm = self._total_norm(params)
-        if self._all_finite(loss, norm):
-            self._nonfinite_run = 0
-            if self.gradient_clip_val:
-                torch.nn.utils.clip_grads_with_norm_(params, self.gradient_clip_val, norm)
-            opt.step()
-            sched.step()
-        else:
-            self._skip_step()
-        opt.zero_grad(set_to_none=True)
-
-    @staticmethod
-    def _total_norm(params: list[torch.Tensor]) -> torch.Tensor:
-        if not params:
-            return torch.zeros(())
-        norm = torch.nn.utils.get_total_norm([p.grad for p in params], error_if_nonfinite=False)
-        return norm.full_tensor() if hasattr(norm, "full_tensor") else norm
-
-    def _all_finite(self, loss: torch.Tensor, norm: torch.Tensor) -> bool:
-        flag = (torch.isfinite(norm.float()) & torch.isfinite(loss.detach().float())).to(torch.float32)
-        if world_size() > 1:
-            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-        return bool(flag.item())
-
-    def _skip_step(self) -> None:
-        self.telemetry.nonfinite_skipped += 1
-        self._nonfinite_run += 1
-        self.print(
-            f"non-finite loss or gradient after step {self.trainer.global_step}: step skipped "
-            f"({self._nonfinite_run} in a row, {self.telemetry.nonfinite_skipped} in total)"
-        )
-        if self._nonfinite_run > self.max_nonfinite_in_a_row:
-            raise NonFiniteError(
-                f"{self._nonfinite_run} non-finite steps in a row (max_nonfinite_in_a_row="
-                f"{self.max_nonfinite_in_a_row}); stopping. The last good checkpoint is intact; "
-                "lower the learning rate or check the data, then resume with ckpt_path=last"
-            )
-
     # -- optimisation --------------------------------------------------------------------------------
     def configure_optimizers(self):
         params = [p for p in self.trainer.model.parameters() if p.requires_grad]
@@ -288,60 +235,35 @@ class CausalLMModule(L.LightningModule):
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-    # -- steps ---------------------------------------------------------------------------------------
+    # -- steps (the window training step and validation: pedgpt.stages.steps) ----------------------------
     def forward_logps(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net(batch["input_ids"], batch["labels"], batch.get("attention_mask"), batch.get("position_ids"))
 
-    def compute_loss(self, batch: dict[str, torch.Tensor], split: str) -> LossOutput:
+    def compute_loss(self, batch: dict[str, torch.Tensor], split: str, normaliser: torch.Tensor) -> LossOutput:
+        """Summed NLL of the label tokens ÷ ``normaliser`` (the window's global token count ÷ world size)."""
         logp, n = self.forward_logps(batch)
-        normaliser, global_loss = global_token_stats(n, logp)
-        return LossOutput(token_mean_nll(logp, n, normaliser), logged=global_loss, tokens=n.sum())
-
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        out = self.compute_loss(batch, "train")
-        self.optimization_step(out.loss, batch_idx)
-        self._log_split("train", out, batch)
-        return out.loss.detach()
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._log_split("val", self.compute_loss(batch, "val"), batch)
-
-    def _log_split(self, split: str, out: LossOutput, batch: dict) -> None:
-        bs = batch["input_ids"].shape[0]
-        on_step = split == "train"
-        # the logged loss is the global one: already all-reduced for token-normalised losses, else averaged
-        synced = out.logged is not None
-        shown = out.logged if synced else out.loss.detach()
-        if on_step:
-            self.telemetry.train_loss = shown
-            if out.tokens is not None:
-                self.telemetry.step_tokens = out.tokens
-        # per-step values are this rank's (no collective on the hot path); validation metrics are synced
-        self.log(
-            f"{split}/loss",
-            shown,
-            prog_bar=True,
-            on_step=on_step,
-            on_epoch=not on_step,
-            batch_size=bs,
-            sync_dist=not (synced or on_step),
-        )
-        for k, v in out.metrics.items():
-            self.log(f"{split}/{k}", v, on_step=on_step, on_epoch=not on_step, batch_size=bs, sync_dist=not on_step)
+        total = -logp.sum()
+        return LossOutput(total / normaliser, total.detach(), n.sum(), tokens=n.sum())
 
     # -- export --------------------------------------------------------------------------------------
     def export(self, out_dir: str, tokenizer: Any, writer: bool = True) -> None:
-        """HF-format export (``save_pretrained`` + tokenizer), or an adapter export when the model carries
-        MoE-LoRA adapters. Called on every rank (sharded tensors are gathered collectively); only
-        ``writer`` writes files."""
+        """HF-format export (``save_pretrained`` in ``model.dtype`` + tokenizer), or an adapter export when the model
+        carries MoE-LoRA adapters. Called on every rank (sharded tensors are gathered collectively); only ``writer``
+        writes files. Tokenizer files the tokenizer object does not save itself (sentencepiece ``tokenizer.model``)
+        are carried over from the stage's starting export."""
         if self.adapter_cfg:
-            return write_adapter_export(self.lm, out_dir, tokenizer, self.init_dir, writer)
-        state = gather_full_state_dict(self.lm) if self.is_sharded else None
-        if not writer:
-            return
-        os.makedirs(out_dir, exist_ok=True)
-        self.lm.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
-        tokenizer.save_pretrained(out_dir)
+            write_adapter_export(self.lm, out_dir, tokenizer, self.init_dir, writer)
+        else:
+            state = gather_full_state_dict(self.lm) if self.is_sharded else self.lm.state_dict()
+            if not writer:
+                return
+            state = {k: v.to(self.model_dtype) if v.is_floating_point() else v for k, v in state.items()}
+            self.lm.config.dtype = self.model_dtype  # config.json says what the files hold
+            os.makedirs(out_dir, exist_ok=True)
+            self.lm.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
+            tokenizer.save_pretrained(out_dir)
+        if writer:
+            copy_tokenizer_extras(self.init_dir, out_dir)
 
 
 def adapter_settings(cfg: DictConfig) -> dict | None:

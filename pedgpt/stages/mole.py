@@ -23,6 +23,7 @@ from pedgpt.adapters import (
     router_aux_loss,
     router_stats,
     set_task_ids,
+    set_token_mask,
     trainable_summary,
 )
 from pedgpt.adapters.heatmap import router_heatmap
@@ -30,11 +31,12 @@ from pedgpt.common.errors import ConfigError
 from pedgpt.data import stage_data as sd
 from pedgpt.data.collate import collate_padded
 from pedgpt.data.schema import PEDIATRIC_TASKS, TASKS
-from pedgpt.distributed.world import sum_over_ranks
+from pedgpt.distributed.world import is_rank_zero, sum_over_ranks
 from pedgpt.losses.lm import task_nll_sums
-from pedgpt.stages.module import CausalLMModule, LossOutput, adapter_settings, module_settings
+from pedgpt.stages.module import CausalLMModule, adapter_settings, module_settings
 from pedgpt.stages.registry import ReportSink, Stage, StageConfig, StageData, register_stage
 from pedgpt.stages.sft import instruction_examples
+from pedgpt.stages.steps import LossOutput, token_mask
 
 TASK_ROUTERS = ("task", "token_task_aux")
 
@@ -84,17 +86,21 @@ class MoLEModule(PerTaskValLoss, CausalLMModule):
 
     def adapt(self, lm: torch.nn.Module) -> torch.nn.Module:
         lm = inject_moe_lora(lm, **self.adapter_cfg)
-        self.print(trainable_summary(lm))
+        if is_rank_zero():
+            print(trainable_summary(lm))
         return lm
 
-    def compute_loss(self, batch: dict[str, torch.Tensor], split: str) -> LossOutput:
+    def compute_loss(self, batch: dict[str, torch.Tensor], split: str, normaliser: torch.Tensor) -> LossOutput:
+        """Token-mean NLL plus the routers' auxiliary loss (a batch statistic: averaged over the window's
+        micro-batches); routing sees the batch's task ids and real tokens only."""
         set_task_ids(self.lm, batch["task_ids"])
-        out = super().compute_loss(batch, split)
+        set_token_mask(self.lm, token_mask(batch))
+        out = super().compute_loss(batch, split, normaliser)
         commit_router_stats(self.lm)
         aux = router_aux_loss(self.lm)
         if aux is not None:
             out.metrics["loss/router_aux"] = aux.detach()
-            out.loss = out.loss + aux
+            out.loss = out.loss + aux / self.window_size
         return out
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:

@@ -1,9 +1,11 @@
 """Reference log-probs for DFPO, computed once and cached on disk under a fingerprint.
 
-The fingerprint covers everything that changes the numbers: the encoded data (token ids and labels,
-which already reflect the template, tokenizer, max length and truncation rule), the template name, the
-tokenizer, dtype, and a hash of the reference's safetensors files. A cache file stores its fingerprint in
-its metadata and is never used under another one.
+The fingerprint covers everything that changes the numbers: the encoded data (token ids and labels, which
+already reflect the template, tokenizer, max length and truncation rule) with those settings named, the dtype
+and attention implementation of the reference pass, and a hash of every file of the reference's directory that
+the model's numbers depend on — weights in any format, ``config.json``, tokenizer files, model code (``*.py``) —
+i.e. all files except pedgpt's own bookkeeping. A cache file stores its fingerprint in its metadata and is never
+used under another one.
 """
 
 from __future__ import annotations
@@ -22,10 +24,23 @@ from pedgpt.data.collate import collate_preference
 log = logging.getLogger(__name__)
 
 
-def weights_hash(model_dir: str, cache_dir: str | None = None) -> str:
-    files = sorted(f for f in os.listdir(model_dir) if f.endswith(".safetensors"))
-    if not files:
-        raise FileNotFoundError(f"{model_dir}: no *.safetensors files to fingerprint the reference model")
+#: files of an export that say nothing about its numbers (pedgpt's completion marker holds run paths)
+BOOKKEEPING = ("pedgpt_complete.json", "README.md")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def model_hash(model_dir: str, cache_dir: str | None = None) -> str:
+    """sha256 over the name and content of every file of ``model_dir`` (sub-directories included) except
+    :data:`BOOKKEEPING`: weights, ``config.json``, tokenizer files, model code. Large files hash once
+    (memoised under ``cache_dir`` by path, size and mtime)."""
+    files = sorted(
+        os.path.relpath(os.path.join(root, f), model_dir)
+        for root, _, names in os.walk(model_dir)
+        for f in names
+        if f not in BOOKKEEPING
+    )
+    if not any(f.endswith(WEIGHT_SUFFIXES) for f in files):
+        raise FileNotFoundError(f"{model_dir}: no weight files to fingerprint the reference model")
     h = hashlib.sha256()
     for f in files:
         h.update(f.encode())
@@ -49,9 +64,11 @@ def fingerprint(
     max_len: int,
     truncation: str,
     dtype: str,
+    attention: str,
     ref_dir: str,
     cache_dir: str | None = None,
 ) -> str:
+    """The cache key of a reference pass (24 hex digits)."""
     blob = json.dumps(
         {
             "data": data_hash(examples),
@@ -60,8 +77,9 @@ def fingerprint(
             "max_len": max_len,
             "truncation": truncation,
             "dtype": dtype,
-            "weights": weights_hash(ref_dir, cache_dir),
-            "version": 1,
+            "attention": attention,
+            "model": model_hash(ref_dir, cache_dir),
+            "version": 2,
         },
         sort_keys=True,
     )

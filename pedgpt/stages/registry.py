@@ -25,6 +25,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
 from pedgpt.common.errors import ConfigError
+from pedgpt.data.prompts import SamplePrompt, held_out_prompts
+from pedgpt.data.stage_data import corpus_part
 
 PLUGINS_ENV = "PEDGPT_PLUGINS"
 ENTRY_POINT_GROUP = "pedgpt.stages"
@@ -79,7 +81,8 @@ class Stage:
     (the config node it reads, default ``name``; a variant may share another stage's settings),
     ``corpus_parts`` (PedCorpus sub-directories it reads from ``data.root``), ``starts_from`` (the stage whose
     export a real-model run must start from when this stage comes first), ``rows_per_example`` (sequences per
-    example in a batch, for the planner).
+    example in a batch, for the planner), ``generates`` (whether generation scores are logged while it trains:
+    stages that teach instruction following).
     """
 
     name: ClassVar[str] = ""
@@ -88,6 +91,7 @@ class Stage:
     corpus_parts: ClassVar[tuple[str, ...]] = ()
     starts_from: ClassVar[str | None] = None
     rows_per_example: ClassVar[int] = 1
+    generates: ClassVar[bool] = True
 
     def __init__(self, cfg: DictConfig) -> None:
         self.cfg = cfg
@@ -110,6 +114,10 @@ class Stage:
     def prepare(self, data: StageData, init_dir: str, tokenizer: Any) -> dict[str, Any]:
         """Work before training (e.g. DFPO's reference log-probs); returns entries for the stage's result."""
         return {}
+
+    def sample_prompts(self, per_task: int) -> list[SamplePrompt]:
+        """The held-out prompts its generation scores answer: ``per_task`` dev conversations per pediatric task."""
+        return held_out_prompts(corpus_part(self.cfg.data, "sft", "dev"), per_task, int(self.cfg.seed))
 
     def module(self, init_dir: str) -> Any:
         """The LightningModule that trains this stage, starting from the HF export ``init_dir``."""

@@ -66,9 +66,10 @@ class Throughput(L.Callback):
     ) -> None:
         if self._steps == 0:
             self._t0 = time.perf_counter()
-        self._samples += int(batch["input_ids"].shape[0])
-        mask = batch.get("attention_mask")
-        self._seen += int(batch["input_ids"].numel()) if mask is None or mask.dim() != 2 else int(mask.sum())
+        for micro in batch if isinstance(batch, list) else [batch]:  # a window of micro-batches
+            self._samples += int(micro["input_ids"].shape[0])
+            mask = micro.get("attention_mask")
+            self._seen += int(micro["input_ids"].numel()) if mask is None or mask.dim() != 2 else int(mask.sum())
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int

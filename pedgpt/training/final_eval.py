@@ -16,6 +16,14 @@ def evaluate_final(cfg: DictConfig, report: dict[str, Any], run_dir: str) -> dic
     """Evaluate the last stage's export (reward accuracy against the SFT export when the run has one)."""
     final = report[cfg.pipeline[-1]]["export_dir"]
     overrides: dict[str, Any] = {"generation": {"max_new_tokens": int(cfg.eval_max_new_tokens)}}
+    if "wandb" in cfg.logger.kinds:  # the evaluation run joins the training run's W&B group
+        overrides["logger"] = {
+            "wandb": True,
+            "project": cfg.logger.project,
+            "entity": cfg.logger.entity,
+            "mode": cfg.logger.mode,
+            "group": report.get("group"),
+        }
     if "sft" in report and cfg.pipeline[-1] != "sft":  # reward accuracy of the aligned model against the SFT model
         overrides["preference"] = {"reference": report["sft"]["export_dir"]}
     out_dir = os.path.join(run_dir, "evaluation")

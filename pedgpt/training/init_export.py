@@ -1,5 +1,8 @@
 """The export the first stage starts from: ``init_from``, a real base model, or a fresh tiny model.
 
+A real base model directory is used as downloaded; an official Baichuan2 one is converted once into the cache
+(:func:`pedgpt.models.build.local_model_dir`) and every stage, tool and rank uses that copy.
+
 A tiny model is built from ``model.arch`` with a byte-level BPE tokenizer trained in-process on the run's
 corpus (cached by corpus fingerprint), and written to ``<run_dir>/init/`` atomically.
 """
@@ -14,7 +17,13 @@ from omegaconf import DictConfig
 from pedgpt.common.errors import ModelPathError
 from pedgpt.data import stage_data as sd
 from pedgpt.data.templates import get_template
-from pedgpt.models.build import arch_config, build_from_config, count_parameters, resolve_model_path
+from pedgpt.models.build import (
+    arch_config,
+    build_from_config,
+    count_parameters,
+    local_model_dir,
+    resolve_model_path,
+)
 from pedgpt.models.exports import export_complete, mark_complete
 from pedgpt.models.tokenizer import cached_tokenizer
 
@@ -34,9 +43,9 @@ def prepare_initial_export(cfg: DictConfig, run_dir: str) -> str:
     if cfg.init_from:
         if not os.path.exists(os.path.join(cfg.init_from, "config.json")):
             raise ModelPathError(f"init_from={cfg.init_from}: not an HF export (no config.json)")
-        return cfg.init_from
+        return local_model_dir(cfg.init_from, cfg.paths.cache_dir)
     if cfg.model.path or not cfg.model.build_from_config:
-        return resolve_model_path(cfg.model)
+        return local_model_dir(resolve_model_path(cfg.model), cfg.paths.cache_dir)
     init_dir = os.path.join(run_dir, "init")
     if export_complete(init_dir):
         return init_dir

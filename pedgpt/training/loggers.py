@@ -28,8 +28,25 @@ def wandb_run_id(stage_dir: str, resume: bool) -> str:
     return run_id
 
 
-def build_loggers(cfg: DictConfig, stage: str, run_dir: str, group: str, resume_step: int | None = None) -> list[Any]:
-    """``resume_step``: the step of the checkpoint a resumed stage restarts from (None for a fresh stage)."""
+def run_name(group: str, stage: str, swept: list[str]) -> str:
+    """A job's W&B run name: its stage and the overrides its sweep varies (``mole num_specific=3``), else
+    ``<group>-<stage>``."""
+    if not swept:
+        return f"{group}-{stage}"
+    return " ".join([stage] + [f"{k.rsplit('.', 1)[-1]}={v}" for k, _, v in (o.partition("=") for o in swept)])
+
+
+def build_loggers(
+    cfg: DictConfig,
+    stage: str,
+    run_dir: str,
+    group: str,
+    resume_step: int | None = None,
+    swept: list[str] | None = None,
+) -> list[Any]:
+    """``resume_step``: the step of the checkpoint a resumed stage restarts from (None for a fresh stage);
+    ``swept``: the ``key=value`` overrides a multirun sweep varies in this job (name and tags)."""
+    swept = list(swept or [])
     kinds = cfg.logger.kinds
     stage_dir = os.path.join(run_dir, stage)
     out: list[Any] = []
@@ -42,13 +59,13 @@ def build_loggers(cfg: DictConfig, stage: str, run_dir: str, group: str, resume_
                 entity=cfg.logger.entity,
                 group=group,
                 job_type=stage,
-                name=f"{group}-{stage}",
+                name=run_name(group, stage, swept),
                 save_dir=stage_dir,
                 mode=wandb_mode(cfg.logger.mode),
                 id=wandb_run_id(stage_dir, resume_step is not None),
                 resume="allow",
                 config=OmegaConf.to_container(cfg, resolve=True),
-                tags=list(cfg.logger.tags or []) + [stage],
+                tags=list(cfg.logger.tags or []) + [stage] + swept,
             )
         )
     return out

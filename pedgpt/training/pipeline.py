@@ -24,13 +24,18 @@ from omegaconf import DictConfig, open_dict
 from transformers import AutoTokenizer
 
 from pedgpt.common.errors import CheckpointError, DataError
+from pedgpt.config.sweep import swept_overrides
 from pedgpt.data.datamodule import ExamplesDataModule
+from pedgpt.data.templates import get_template
 from pedgpt.distributed.world import is_rank_zero
+from pedgpt.inference.generation import GenerationSettings
 from pedgpt.models.exports import export_complete, mark_complete
+from pedgpt.models.tokenizer import use_template
 from pedgpt.stages.registry import ReportSink, Stage, StageData, get_stage
 from pedgpt.training.callbacks import LossHistory, Throughput
 from pedgpt.training.checkpointing import PeriodicCheckpoint, checkpoint_step, find_last_checkpoint, verify_checkpoint
 from pedgpt.training.final_eval import evaluate_final
+from pedgpt.training.generation_callback import GenerationScores
 from pedgpt.training.init_export import prepare_initial_export
 from pedgpt.training.loggers import build_loggers, close_loggers
 from pedgpt.training.report import print_report, write_report
@@ -68,8 +73,31 @@ def checked_examples(stage: Stage, data: StageData) -> StageData:
     return data
 
 
+def generation_scores(cfg: DictConfig, stage: Stage, tokenizer: Any, stage_dir: str) -> GenerationScores | None:
+    """The generation-scores callback of a stage that teaches instruction following (``gen.enabled``)."""
+    g = cfg.gen
+    if not g.enabled or not stage.generates:
+        return None
+    return GenerationScores(
+        tokenizer,
+        get_template(cfg.model.template),
+        stage.sample_prompts(int(g.samples_per_task)),
+        every_n_val=int(g.every_n_val),
+        settings=GenerationSettings(max_new_tokens=int(g.max_new_tokens)),
+        batch_size=int(g.batch_size),
+        metric_tokenizer=g.metric_tokenizer,
+        out_dir=stage_dir,
+    )
+
+
 def run_stage(
-    name: str, cfg: DictConfig, init_dir: str, run_dir: str, group: str, ckpt: str | None = None
+    name: str,
+    cfg: DictConfig,
+    init_dir: str,
+    run_dir: str,
+    group: str,
+    ckpt: str | None = None,
+    swept: list[str] | None = None,
 ) -> dict[str, Any]:
     """Train one stage from the export ``init_dir``; write its export and ``result.json``; return the result."""
     t0 = time.time()
@@ -78,7 +106,7 @@ def run_stage(
     stage_dir = os.path.join(run_dir, name)
     export_dir = os.path.join(stage_dir, "export")
     os.makedirs(stage_dir, exist_ok=True)
-    tokenizer = AutoTokenizer.from_pretrained(init_dir)
+    tokenizer = use_template(AutoTokenizer.from_pretrained(init_dir), cfg.model.template)
     data = checked_examples(stage, stage.examples(tokenizer))
     result: dict[str, Any] = {"data": data.info, **stage.prepare(data, init_dir, tokenizer)}
     st = stage.st
@@ -91,20 +119,26 @@ def run_stage(
         int(cfg.seed),
         data.info,
         max_len=int(st.max_len),
+        accumulate=int(cfg.trainer.accumulate_grad_batches),
     )
     module = stage.module(init_dir)
-    loggers = build_loggers(cfg, name, run_dir, group, resume_step=checkpoint_step(ckpt) if ckpt else None)
+    loggers = build_loggers(cfg, name, run_dir, group, checkpoint_step(ckpt) if ckpt else None, swept)
     history = LossHistory()
     checkpoints = PeriodicCheckpoint(
         os.path.join(stage_dir, "checkpoints"), int(cfg.checkpoint_every_n_steps), int(cfg.keep_last_checkpoints)
     )
     callbacks: list = [history, Throughput(), checkpoints]
+    gen = generation_scores(cfg, stage, tokenizer, stage_dir)
+    if gen is not None:
+        callbacks.append(gen)
     if cfg.progress_bar:
         callbacks.append(RichProgressBar(leave=True))
     trainer = build_trainer(cfg, stage.key(), stage_dir, loggers, callbacks)
     if ckpt:
         log.info("%s: resuming from %s", name, ckpt)
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt, weights_only=True)
+    if gen is not None:
+        gen.force_next = True  # the final weights always get their generation scores
     val_metrics = {k: float(v) for k, v in trainer.validate(module, datamodule=dm, verbose=False)[0].items()}
     tmp = f"{export_dir}.tmp"
     if trainer.is_global_zero:
@@ -126,6 +160,8 @@ def run_stage(
         params_total=t.params_total,
         params_trainable=t.params_trainable,
     )
+    if gen is not None and gen.last_scores is not None:
+        result["gen_scores"] = gen.last_scores
     result.update(stage.report(module, val_metrics, data, ReportSink(stage_dir, loggers, trainer.is_global_zero)))
     close_loggers(loggers)
     result["wall_seconds"] = round(time.time() - t0, 2)
@@ -154,23 +190,30 @@ def _anything_to_resume(cfg: DictConfig, run_dir: str) -> bool:
     return False
 
 
-def run_group(run_dir: str) -> str:
-    """The W&B group: the multirun sweep's directory name, else the run directory's."""
+def run_group(run_dir: str) -> tuple[str, list[str]]:
+    """The W&B group — the sweep's directory name (a new one per sweep invocation), else the run directory's —
+    and the overrides this job's sweep varies."""
     try:
         hc = HydraConfig.get()
         if hc.mode == RunMode.MULTIRUN:
-            return os.path.basename(os.path.normpath(hc.sweep.dir))
+            return os.path.basename(os.path.normpath(hc.sweep.dir)), swept_overrides(list(hc.overrides.task))
     except ValueError:
         pass
-    return os.path.basename(os.path.normpath(run_dir))
+    return os.path.basename(os.path.normpath(run_dir)), []
 
 
 def run_pipeline(cfg: DictConfig, run_dir: str) -> dict[str, Any]:
     t0 = time.time()
     torch.set_float32_matmul_precision("high")
     os.makedirs(run_dir, exist_ok=True)
-    group = cfg.logger.group or run_group(run_dir)
-    report: dict[str, Any] = {"pipeline": list(cfg.pipeline), "run_dir": os.path.abspath(run_dir), "group": group}
+    group, swept = run_group(run_dir)
+    group = cfg.logger.group or group
+    report: dict[str, Any] = {
+        "pipeline": list(cfg.pipeline),
+        "run_dir": os.path.abspath(run_dir),
+        "group": group,
+        "sweep": swept,
+    }
     resuming = cfg.ckpt_path is not None
     if resuming and cfg.ckpt_path == "last" and not _anything_to_resume(cfg, run_dir):
         raise CheckpointError(
@@ -188,7 +231,7 @@ def run_pipeline(cfg: DictConfig, run_dir: str) -> dict[str, Any]:
             with open(done) as f:
                 report[name] = json.load(f)
         else:
-            report[name] = run_stage(name, cfg, prev, run_dir, group, resume_checkpoint(cfg, stage_dir))
+            report[name] = run_stage(name, cfg, prev, run_dir, group, resume_checkpoint(cfg, stage_dir), swept)
             if explicit:
                 cfg = _without_ckpt_path(cfg)
         prev = report[name]["export_dir"]

@@ -1,7 +1,8 @@
 """Dry-run planner: parameter counts and per-GPU memory of the configured run, without weights.
 
-The architecture is built on the meta device from the model config's ``arch`` block (for remote-code
-architectures such as Baichuan2-13B, a Llama layout with identical parameter shapes stands in).
+The architecture is built on the meta device from the model config's ``arch`` block — the real one: for
+Baichuan2-13B, pedgpt's native ALiBi model (13,896,668,160 parameters); MoE-LoRA counts its adapters on the
+family's real module names (``W_pack`` ...).
 
 Model states follow how ``pedgpt.distributed.fsdp`` stores them: every parameter is sharded on dim 0
 over ``gpus`` = devices × nodes (FSDP2 chunking: ⌈d₀ / gpus⌉ rows on the first ranks) and kept in fp32
@@ -13,6 +14,11 @@ without activation checkpointing each decoder layer keeps ≈ b·s·(12h + 3f)·
 (c = compute dtype size; SDPA/flash attention stores no s×s scores); with checkpointing only each
 layer's input b·s·h·c survives, plus one layer's full set while it is recomputed. The LM head adds the
 fp32 log-softmax of ``loss_chunk_size`` rows (or of all b·s label rows without chunking) and its input.
+
+Attention scores are never stored by SDPA's fused kernels, but the masks the attention path builds are:
+ALiBi (Baichuan2-13B) adds a (b, heads, s, s) bias in the compute dtype, shared by every layer, plus an fp32
+(b, s, s) temporary while it is built; packed rows carry a (b, 1, s, s) fp32 block mask; padded batches a
+(b, 1, s, s) boolean mask.
 """
 
 from __future__ import annotations
@@ -81,6 +87,14 @@ def activation_bytes(
     return layers_part + head
 
 
+def attention_bytes(alibi: bool, packed: bool, heads: int, rows: int, seq_len: int, compute_bytes: int) -> int:
+    """Bytes of the attention masks one forward materialises (see the module docstring)."""
+    square = rows * seq_len * seq_len
+    if alibi:
+        return square * heads * compute_bytes + square * 4
+    return square * (4 + compute_bytes if packed else 1)
+
+
 def meta_model(cfg: DictConfig):
     config = arch_config(cfg.model, vocab_size=int(cfg.model.arch.vocab_size or cfg.model.vocab_size))
     with torch.device("meta"):
@@ -138,7 +152,15 @@ def plan(cfg: DictConfig) -> dict[str, Any]:
         compute,
         int(st.loss_chunk_size),
     )
-    need = sum(states.values()) + act
+    attn = attention_bytes(
+        getattr(config, "position_embedding", None) == "alibi",
+        bool(st.get("packing", False)),
+        config.num_attention_heads,
+        rows,
+        int(st.max_len),
+        compute,
+    )
+    need = sum(states.values()) + act + attn
     have = float(cfg.plan.gpu_memory_gb) * 2**30 * float(cfg.plan.usable_fraction)
     out = {
         "model": cfg.model.name,
@@ -147,7 +169,7 @@ def plan(cfg: DictConfig) -> dict[str, Any]:
         "params_trainable": trainable,
         "gpus": gpus,
         "bytes_per_gpu": int(need),
-        "bytes": {**states, "activations": act},
+        "bytes": {**states, "activations": act, "attention": attn},
         "gib_per_gpu": round(need / 2**30, 2),
         "gpu_memory_gb": float(cfg.plan.gpu_memory_gb),
         "fits": bool(need <= have),

@@ -19,11 +19,11 @@ from pedgpt.training.planner import plan
 from pedgpt.training.validate import validate
 
 
-def train(cfg: DictConfig, run_dir: str) -> int:
+def train(cfg: DictConfig, run_dir: str, multirun: bool = False) -> int:
     """Run the configured pipeline (or its dry-run plan) in ``run_dir``; returns the exit status."""
     quiet_libraries()
     try:
-        cfg = validate(cfg)
+        cfg = validate(cfg, multirun)
     except PedgptError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ from pedgpt.common.errors import ConfigError
 from pedgpt.config.schema import TrainConfig
 from pedgpt.data.templates import template_names
 from pedgpt.stages.registry import get_stage, stage_names, stored_values
-from pedgpt.training.strategy import check_devices, strategy_names
+from pedgpt.training.strategy import check_devices, strategy_names, world_size_of
 
 
 def _typed(cfg: DictConfig) -> DictConfig:
@@ -134,11 +134,20 @@ def _path_check(cfg: DictConfig) -> None:
         stage(cfg).check_data(cfg.data.root)
 
 
-def _device_check(cfg: DictConfig) -> None:
+def _device_check(cfg: DictConfig, multirun: bool) -> None:
+    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
     try:
-        check_devices(OmegaConf.to_container(cfg.trainer, resolve=True))
+        check_devices(trainer)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    processes = world_size_of(trainer)
+    external = any(os.environ.get(k) for k in ("TORCHELASTIC_RUN_ID", "SLURM_PROCID", "LOCAL_RANK"))
+    if multirun and processes != 1 and not external:
+        raise ConfigError(
+            f"trainer.devices: a Hydra multirun (-m) cannot start {processes if processes > 0 else 'several'} "
+            "processes per job itself; launch the sweep with torchrun (torchrun --nproc_per_node=N -m pedgpt.train "
+            "-m ...) or run it with trainer.devices=1"
+        )
 
 
 def _required_check(cfg: DictConfig) -> None:
@@ -151,8 +160,8 @@ def _required_check(cfg: DictConfig) -> None:
         )
 
 
-def validate(cfg: DictConfig) -> DictConfig:
-    """The typed, checked config (raises :class:`ConfigError` naming the key)."""
+def validate(cfg: DictConfig, multirun: bool = False) -> DictConfig:
+    """The typed, checked config (raises :class:`ConfigError` naming the key); ``multirun``: a Hydra ``-m`` job."""
     typed = _typed(cfg)
     try:
         _stage_checks(typed)
@@ -160,7 +169,7 @@ def validate(cfg: DictConfig) -> DictConfig:
         _run_checks(typed)
         if not typed.dry_run:
             _required_check(typed)
-            _device_check(typed)
+            _device_check(typed, multirun)
             _path_check(typed)
     except MissingMandatoryValue as e:
         raise ConfigError(f"{getattr(e, 'full_key', '?')}: required (no value set)") from None

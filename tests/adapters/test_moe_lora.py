@@ -189,8 +189,8 @@ def test_merge_for_task_equals_unmerged(ids):
 def naive(module: MoELoRALinear, x: torch.Tensor) -> torch.Tensor:
     """Per-expert loop written from the formula, gates from softmax(x·W_g) in fp32 (eval: no noise)."""
     r, u = module.rank, module.num_universal
-    a, b = module.moe_lora_A, module.moe_lora_B
-    gates = torch.softmax((x @ module.moe_lora_router.t()).float(), dim=-1).to(x.dtype)
+    a, b = module.moe_lora_A.to(x.dtype), module.moe_lora_B.to(x.dtype)
+    gates = torch.softmax(x.float() @ module.moe_lora_router.float().t(), dim=-1).to(x.dtype)
     out = x @ module.base_layer.weight.t()
     for e in range(module.num_experts):
         expert = (x @ a[e * r : (e + 1) * r].t()) @ b[:, e * r : (e + 1) * r].t()

@@ -176,7 +176,7 @@ def test_registered_custom_router_is_usable():
         def reset(self, params):
             pass
 
-        def gates(self, proj, task_ids, params, training):
+        def gates(self, proj, task_ids, params, training, mask=None):
             return torch.nn.functional.one_hot(torch.tensor(0), self.num_specific).float(), None
 
     assert get_router("test_first_expert") is FirstExpert

@@ -223,3 +223,29 @@ def test_fsdp_two_processes_equal_one_process_and_resume_on_two_and_one(tiny_ini
         assert sorted(resumed) == [2, 3], devices
         for s in (2, 3):
             assert resumed[s] == pytest.approx(full[s], rel=1e-4, abs=1e-5), (devices, s)
+
+
+@pytest.mark.slow
+def test_accumulation_on_two_processes_equals_one_big_batch_on_one(tiny_init, tmp_path):
+    """2 processes × 2 accumulated micro-batches of 1 = one process with batches of 4, step for step, for SFT,
+    DFPO and MoE-LoRA (a token router: no noise draws that differ between the layouts)."""
+    common = [
+        f"init_from={tiny_init}",
+        "pipeline=[sft,dfpo,mole]",
+        "trainer.max_steps=3",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        "sft.packing=false",
+        "adapter.router=token",
+        "gen.enabled=false",
+    ]
+    two, one = str(tmp_path / "two"), str(tmp_path / "one")
+    _train(
+        FSDP2 + common + ["trainer.accumulate_grad_batches=2"] + [f"{s}.batch_size=1" for s in ("sft", "dfpo", "mole")],
+        two,
+    )
+    _train(ONE + common + [f"{s}.batch_size=4" for s in ("sft", "dfpo", "mole")], one)
+    for stage in ("sft", "dfpo", "mole"):
+        a, b = _losses(two, stage), _losses(one, stage)
+        assert sorted(a) == sorted(b) == [0, 1, 2], stage
+        for s in a:
+            assert a[s] == pytest.approx(b[s], rel=1e-4, abs=1e-5), (stage, s, a[s], b[s])

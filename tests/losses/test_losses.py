@@ -111,8 +111,11 @@ def test_agrees_with_trl_sigmoid_plus_sft_reduction_on_equal_length_chosen():
     ours, _ = dfpo_loss(pc, pr, rc, rr, tok_nll.mean(-1), beta=0.1, mu=0.5)
     trl_style = (-torch.nn.functional.logsigmoid(0.1 * ((pc - rc) - (pr - rr)))).mean() + 0.5 * trl_nll
     assert ours.item() == pytest.approx(trl_style.item(), rel=1e-12)
-    lengths = torch.arange(1, 17)  # unequal lengths: the two reductions disagree
+    lengths = torch.arange(1, 17)  # unequal lengths: DFPO's per-sequence mean and TRL's token mean disagree
     mask = torch.arange(T * 3)[None, :] < lengths[:, None]
     nll = torch.rand(16, T * 3, dtype=torch.float64) * mask
-    per_seq = nll.sum(-1) / lengths
-    assert abs(per_seq.mean() - nll[mask].mean()) > 1e-3
+    chosen_nll = sequence_mean_nll(-nll.sum(-1), lengths)  # pedgpt's per-sequence mean-token NLL
+    ours, _ = dfpo_loss(pc, pr, rc, rr, chosen_nll, beta=0.1, mu=0.5)
+    preference = (-torch.nn.functional.logsigmoid(0.1 * ((pc - rc) - (pr - rr)))).mean()
+    assert ours.item() == pytest.approx((preference + 0.5 * (nll.sum(-1) / lengths).mean()).item(), rel=1e-12)
+    assert abs(ours.item() - (preference + 0.5 * nll[mask].mean()).item()) > 1e-4

@@ -116,7 +116,7 @@ def test_three_reference_modes_give_the_same_first_loss(export_dir, examples, ti
     losses = {}
     for ref, adapter in (("cached", None), ("online", None), ("adapter_disabled", ADAPTER)):
         st = _stage(export_dir, ref, mu=mu, adapter=adapter)
-        out = st.compute_loss(batch, "train")
+        out = st.compute_loss(batch, "train", st.loss_units(batch))
         losses[ref] = out.loss.item()
         assert out.metrics["rewards/margins"].abs().item() < 1e-4, ref
     # independent value: policy == reference → ln 2 + μ · mean over pairs of the chosen answer's mean-token NLL
@@ -134,14 +134,14 @@ def test_references_stay_at_the_initial_weights_while_the_policy_moves(export_di
         st = _stage(export_dir, ref, adapter=adapter)
         opt = torch.optim.AdamW([p for p in st.parameters() if p.requires_grad], lr=1e-2)
         for _ in range(2):
-            st.compute_loss(batch, "train").loss.backward()
+            st.compute_loss(batch, "train", st.loss_units(batch)).loss.backward()
             opt.step()
             opt.zero_grad()
         st.on_train_batch_end()
         ref_c, ref_r = st.reference_logps(batch)
         torch.testing.assert_close(ref_c, batch["ref_chosen"], atol=1e-4, rtol=0)
         torch.testing.assert_close(ref_r, batch["ref_rejected"], atol=1e-4, rtol=0)
-        assert st.compute_loss(batch, "train").metrics["rewards/margins"].item() > 1e-3, (
+        assert st.compute_loss(batch, "train", st.loss_units(batch)).metrics["rewards/margins"].item() > 1e-3, (
             ref
         )  # the policy moved towards the chosen answers
 

@@ -317,3 +317,23 @@ def test_tiny_sweep_job_and_baseline_collect(tmp_path):
     assert moe["num_specific"] == 1 and lora["config"].startswith("peft LoRA r=")
     # equal trainable size: within half a LoRA rank step of the MoE adapter
     assert abs(lora["trainable_pct"] - moe["trainable_pct"]) < 0.5 * moe["trainable_pct"] / 16
+
+
+def test_collect_adds_the_generation_scores_of_each_run(tmp_path):
+    sweep = tmp_path / "sweep"
+    gen = {"step": 4, "overall": {"rougeL": 12.5, "bleu4": 3.25, "gleu": 4.0, "distinct2": 60.0}, "by_task": {}}
+    write_run(
+        sweep / "0",
+        {
+            "val_loss": 2.0,
+            "params_trainable": 10,
+            "params_total": 100,
+            "wall_seconds": 1.0,
+            "steps": 1,
+            "gen_scores": gen,
+        },
+        adapter=dict(name="moe_lora", rank=8, alpha=16, num_universal=1, num_specific=1, router="token"),
+    )
+    (row,) = collect.collect([sweep], None)
+    assert collect.columns([row])[-4:] == ["gen_rougeL", "gen_bleu4", "gen_gleu", "gen_distinct2"]
+    assert (row["gen_rougeL"], row["gen_distinct2"]) == (12.5, 60.0)

@@ -1,12 +1,20 @@
-"""The generation callback: every N validation runs, answers fixed prompts and logs val/gen/<key> (+ W&B table)."""
+"""Generation scores while training: every N validations the callback answers fixed held-out prompts, logs
+val/gen/<task>/<metric> and val/gen/<metric> computed by the pedgpt.metrics torchmetrics classes, and writes the
+samples (gen_samples.jsonl, W&B table); the prompt set is a fixed, seeded draw per task."""
+
+import json
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import CSVLogger
 
+from pedgpt.data.corpus.demo import build_demo_corpus
+from pedgpt.data.prompts import SamplePrompt, held_out_prompts
 from pedgpt.data.schema import Message
+from pedgpt.data.templates import get_template
 from pedgpt.inference.generation import GenerationSettings
-from pedgpt.metrics import KEYS
-from pedgpt.training.generation_callback import GenerationSamples, SamplePrompt, demo_prompts
+from pedgpt.metrics import ChineseGenerationMetrics
+from pedgpt.training.generation_callback import GEN_KEYS, SAMPLES_FILE, GenerationScores
 
 PROMPTS = [
     SamplePrompt("medkqa", [Message("user", "手足口病怎么预防？")], "勤洗手，避免去人多的地方。"),
@@ -16,9 +24,9 @@ PROMPTS = [
 
 
 class TinyLM(L.LightningModule):
-    def __init__(self, model, vocab):
+    def __init__(self, model):
         super().__init__()
-        self.lm, self.vocab = model.train(), vocab
+        self.lm = model.train()
 
     def training_step(self, batch, batch_idx):
         return self.lm(input_ids=batch, labels=batch).loss
@@ -31,7 +39,7 @@ class TinyLM(L.LightningModule):
 
 
 def fit(tmp_path, callback, tiny_llama, tiny_tokenizer, loggers=False, steps=4):
-    model = TinyLM(tiny_llama(vocab=len(tiny_tokenizer)), len(tiny_tokenizer))
+    model = TinyLM(tiny_llama(vocab=len(tiny_tokenizer)))
     data = torch.utils.data.DataLoader(torch.randint(3, len(tiny_tokenizer), (8, 12)), batch_size=2)
     trainer = L.Trainer(
         max_steps=steps,
@@ -50,36 +58,76 @@ def fit(tmp_path, callback, tiny_llama, tiny_tokenizer, loggers=False, steps=4):
     return trainer, model
 
 
-def test_generates_every_n_validation_runs_and_logs_metrics(tmp_path, tiny_llama, tiny_tokenizer):
-    cb = GenerationSamples(tiny_tokenizer, PROMPTS, every_n_val=2, settings=GenerationSettings(max_new_tokens=4))
-    calls = []
-    orig = cb._log_scores
-    cb._log_scores = lambda *a: calls.append(1) or orig(*a)
-    trainer, model = fit(tmp_path, cb, tiny_llama, tiny_tokenizer)
-    assert cb.val_runs == 4 and len(calls) == 2  # sanity check excluded; runs 2 and 4
-    assert {f"val/gen/{k}" for k in KEYS} <= set(trainer.callback_metrics)
-    assert [s["task"] for s in cb.last_samples] == ["medkqa", "trerecom", "evidiag"]
-    assert "gleu" in cb.last_samples[0] and "gleu" not in cb.last_samples[2]  # no reference, not scored
+def callback(tok, prompts=PROMPTS, every=2, out_dir=None, tokens=4):
+    return GenerationScores(
+        tok,
+        get_template("human_assistant"),
+        prompts,
+        every_n_val=every,
+        settings=GenerationSettings(max_new_tokens=tokens),
+        out_dir=out_dir,
+    )
+
+
+def test_scores_every_n_validations_per_task_and_overall(tmp_path, tiny_llama, tiny_tokenizer):
+    cb = callback(tiny_tokenizer, out_dir=str(tmp_path))
+    trainer, model = fit(tmp_path, cb, tiny_llama, tiny_tokenizer, loggers=[CSVLogger(str(tmp_path))])
+    assert cb.val_runs == 4  # the sanity check is not counted
+    logged = set(trainer.callback_metrics)
+    assert {f"val/gen/{k}" for k in GEN_KEYS} <= logged
+    assert {f"val/gen/medkqa/{k}" for k in GEN_KEYS} | {f"val/gen/trerecom/{k}" for k in GEN_KEYS} <= logged
+    assert not any(k.startswith("val/gen/evidiag") for k in logged)  # no reference: answered, not scored
+    # the overall scores are the pedgpt metric over the last answers (an independent recomputation)
+    last = {s["task"]: s for s in cb.last_samples}
+    ref = ChineseGenerationMetrics()
+    ref.update(
+        [last[t]["prediction"] for t in ("medkqa", "trerecom")], [last[t]["reference"] for t in ("medkqa", "trerecom")]
+    )
+    for k, v in ref.compute().items():
+        if k in GEN_KEYS:
+            assert cb.last_scores["overall"][k] == float(v)
+    rows = [json.loads(line) for line in (tmp_path / SAMPLES_FILE).read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 2, 2, 4, 4, 4] and {r["task"] for r in rows} == {
+        "medkqa",
+        "trerecom",
+        "evidiag",
+    }
     assert model.lm.training  # mode restored after generating
 
 
-def test_logs_wandb_table_offline(tmp_path, tiny_llama, tiny_tokenizer, monkeypatch):
+def test_final_validation_always_scores(tmp_path, tiny_llama, tiny_tokenizer):
+    cb = callback(tiny_tokenizer, every=10)
+    trainer, model = fit(tmp_path, cb, tiny_llama, tiny_tokenizer, steps=2)
+    assert cb.last_scores is None
+    cb.force_next = True
+    trainer.validate(model, torch.utils.data.DataLoader(torch.randint(3, 50, (2, 12)), batch_size=2), verbose=False)
+    assert cb.last_scores is not None and cb.last_scores["step"] == 2
+
+
+def test_logs_the_samples_table_to_wandb_offline(tmp_path, tiny_llama, tiny_tokenizer, monkeypatch):
+    import wandb
     from lightning.pytorch.loggers import WandbLogger
 
     monkeypatch.setenv("WANDB_SILENT", "true")
     logger = WandbLogger(project="pedgpt-test", mode="offline", save_dir=str(tmp_path))
-    cb = GenerationSamples(tiny_tokenizer, PROMPTS[:1], every_n_val=1, settings=GenerationSettings(max_new_tokens=3))
     try:
-        fit(tmp_path, cb, tiny_llama, tiny_tokenizer, loggers=[logger], steps=1)
+        fit(
+            tmp_path,
+            callback(tiny_tokenizer, PROMPTS[:1], every=1, tokens=3),
+            tiny_llama,
+            tiny_tokenizer,
+            loggers=[logger],
+            steps=1,
+        )
     finally:
-        import wandb
-
         wandb.finish()
     tables = list(tmp_path.rglob("*.table.json"))
     assert tables and "手足口病怎么预防" in tables[0].read_text(encoding="utf-8")
 
 
-def test_demo_prompts_cover_pediatric_tasks():
-    prompts = demo_prompts(per_task=1)
-    assert [p.task for p in prompts] == ["medkqa", "evidiag", "trerecom"]
-    assert all(p.reference and p.messages[-1].role == "user" for p in prompts)
+def test_held_out_prompts_are_a_fixed_seeded_draw_per_task():
+    dev = [r for r in build_demo_corpus()["sft"] if r.split == "dev"]
+    a, b = held_out_prompts(dev, 2, seed=3), held_out_prompts(dev, 2, seed=3)
+    assert a == b and [p.task for p in a] == ["medkqa"] * 2 + ["evidiag"] * 2 + ["trerecom"] * 2
+    assert held_out_prompts(dev, 2, seed=4) != a
+    assert all(p.reference and p.messages[-1].role == "user" for p in a)

@@ -71,6 +71,32 @@ def test_crash_then_resume_reproduces_every_loss(baseline, cache_dir, tmp_path, 
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
 
 
+def test_crash_inside_an_accumulation_window_then_resume_reproduces_every_loss(cache_dir, tmp_path, monkeypatch):
+    """Accumulate 2 micro-batches per step, the epoch's tail stepping alone; a crash in the middle of a window's
+    micro-batches (after the step-8 checkpoint) resumes from that checkpoint with identical losses."""
+    acc = (*SFT, "trainer.accumulate_grad_batches=2")
+    full = tmp_path / "full"
+    pipeline.run_pipeline(tiny_cfg(cache_dir, *acc), str(full))
+    calls, original = [], CausalLMModule.compute_loss
+
+    def crash_in_window(self, batch, split, normaliser):
+        if split == "train":
+            calls.append(1)
+            if len(calls) == 19:  # the 2nd micro-batch of the 10th window (each step here is a full window)
+                raise RuntimeError("simulated crash inside a window")
+        return original(self, batch, split, normaliser)
+
+    monkeypatch.setattr(CausalLMModule, "compute_loss", crash_in_window)
+    run = tmp_path / "crashed"
+    with pytest.raises(RuntimeError, match="inside a window"):
+        pipeline.run_pipeline(tiny_cfg(cache_dir, *acc), str(run))
+    monkeypatch.setattr(CausalLMModule, "compute_loss", original)
+    report = pipeline.run_pipeline(tiny_cfg(cache_dir, *acc, "ckpt_path=last"), str(run))
+    assert report["sft"]["resumed_from"].endswith("step=8.ckpt")
+    assert loss_rows(run / "sft") == loss_rows(full / "sft")
+    assert [s for s, _ in loss_rows(full / "sft")] == list(range(12))  # one logged loss per optimizer step
+
+
 def test_checkpoints_load_with_weights_only_and_hold_rng_and_data_position(baseline):
     ckpt = torch.load(baseline / "sft" / "checkpoints" / "step=8.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 8
@@ -153,8 +179,8 @@ def nan_on_calls(monkeypatch, bad_calls):
     """Patch the stage's loss so that the training calls numbered in ``bad_calls`` (1-based) return NaN."""
     original, calls = CausalLMModule.compute_loss, []
 
-    def compute_loss(self, batch, split):
-        out = original(self, batch, split)
+    def compute_loss(self, batch, split, normaliser):
+        out = original(self, batch, split, normaliser)
         if split == "train":
             calls.append(1)
             if len(calls) in bad_calls:

@@ -48,6 +48,17 @@ def test_one_offline_run_per_stage_with_job_type_group_and_config(offline_env, t
     close_loggers([lg])
 
 
+def test_a_sweep_job_is_named_and_tagged_by_its_swept_overrides(offline_env, tmp_path):
+    from pedgpt.training.loggers import build_loggers, close_loggers
+
+    cfg = compose(["logger=wandb"])
+    (lg,) = build_loggers(cfg, "mole", str(tmp_path), group="mole_demo-2026", swept=["adapter.num_specific=3"])
+    exp = lg.experiment
+    assert exp.name == "mole num_specific=3" and exp.group == "mole_demo-2026"
+    assert {"mole", "adapter.num_specific=3"} <= set(exp.tags)
+    close_loggers([lg])
+
+
 def test_dashboard_report_uses_the_logged_metric_names():
     sys.path.insert(0, os.path.join(ROOT, "experiments"))
     pytest.importorskip("wandb_workspaces")
@@ -55,5 +66,5 @@ def test_dashboard_report_uses_the_logged_metric_names():
 
     report = build_report("me", "pedgpt", "g")
     text = repr(report.blocks)
-    for name in ("train/loss", "val/rewards/accuracies", "train/router/load_e0", "val/router/heatmap"):
+    for name in ("train/loss", "val/rewards/accuracies", "train/router/load_e0", "val/router/heatmap", "val/gen/"):
         assert name in text
