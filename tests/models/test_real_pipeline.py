@@ -3,6 +3,7 @@ by pedgpt's own writer): the four stages with packing from the downloaded direct
 serve, judge with a local model, export (adapter, merged per task) and the way back to the official layout read
 by an independent forward; FSDP2 with 2 gloo processes on the ALiBi model."""
 
+import csv
 import io
 import json
 import os
@@ -38,6 +39,7 @@ FAMILIES = {  # family → (model config, router of its MoE-LoRA stage)
 SHORT = [
     "trainer.max_steps=2",
     "checkpoint_every_n_steps=1",
+    "trainer.log_every_n_steps=1",
     "logger=csv",
     "progress_bar=false",
     "trainer.limit_val_batches=2",
@@ -115,11 +117,9 @@ def test_evaluate_chat_and_serve_on_the_final_adapter_export(runs, family, tmp_p
         stdout=out,
     )
     assert "助手> " in out.getvalue()
-    client = TestClient(create_app(loaded, default_task="medkqa", settings=PRESETS["greedy"]))
-    r = client.post(
-        "/v1/chat/completions",
-        json={"model": "m", "max_tokens": 4, "messages": [{"role": "user", "content": "宝宝发烧38度怎么办？"}]},
-    )
+    with TestClient(create_app(loaded, default_task="medkqa", settings=PRESETS["greedy"])) as client:
+        messages = [{"role": "user", "content": "宝宝发烧38度怎么办？"}]
+        r = client.post("/v1/chat/completions", json={"model": "m", "max_tokens": 4, "messages": messages})
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] > 0
 
 
@@ -163,13 +163,13 @@ def test_resume_a_real_family_stage_from_its_checkpoint(runs, tmp_path):
     resumed = run_pipeline(cfg, str(tmp_path / "resumed"))
     assert resumed["sft"]["resumed_from"] == ckpt and resumed["sft"]["steps"] == 2
 
-    def last_loss(stage_dir):
-        rows = [r for r in open(os.path.join(stage_dir, "metrics.csv")).read().splitlines()]
-        header = rows[0].split(",")
-        col = header.index("train/loss")
-        return [r.split(",")[col] for r in rows[1:] if r.split(",")[col]][-1]
+    def losses(stage_dir):
+        rows = csv.DictReader(open(os.path.join(stage_dir, "metrics.csv")))
+        return {int(r["step"]): r["train/loss"] for r in rows if r.get("train/loss")}
 
-    assert last_loss(os.path.join(tmp_path / "resumed", "sft")) == last_loss(os.path.join(run, "sft"))
+    original, after = losses(os.path.join(run, "sft")), losses(os.path.join(tmp_path / "resumed", "sft"))
+    assert set(original) == {0, 1} and set(after) == {1}, (original, after)
+    assert after[1] == original[1]  # the step after the checkpoint: the same loss, to the last digit
 
 
 @pytest.mark.distributed
