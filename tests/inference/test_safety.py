@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from helpers import TESTS
@@ -50,17 +48,6 @@ def test_recall_and_false_positive_rate_on_the_case_lists():
     )
     assert recall >= 0.95, f"missed: {missed}"
     assert fpr <= 0.05, f"false positives: {flagged}"
-
-
-def test_triage_is_fast():
-    sample = (URGENT + BENIGN)[:200]
-    for text in sample:  # compile every pattern first
-        triage(text)
-    start = time.perf_counter()
-    for text in sample:
-        triage(text)
-    per_message = (time.perf_counter() - start) / len(sample)
-    assert per_message < 5e-3, f"{per_message * 1e3:.2f} ms per message"  # target < 1 ms; slack for shared CI
 
 
 # --- parsers ------------------------------------------------------------------------------------------

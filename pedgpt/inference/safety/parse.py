@@ -7,11 +7,14 @@
 * clause scope: negation (``"没有抽搐"``, ``"不抽了"``), hypotheticals (``"如果抽搐怎么办"``) and history
   (``"上次抽过一次"``, ``"以前…"``), so that a red flag only counts for what is happening now.
 
-Every function is pure; positions are character offsets into the string that was passed in.
+Every function is pure; positions are character offsets into the string that was passed in. Every function is
+linear in the length of its input: number runs are capped (``\\d{1,4}``, six numerals), scope checks read a bounded
+window, and no repetition in a pattern is unbounded, so a 4,000-character message cannot stall a caller.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -32,7 +35,8 @@ _CN_DIGIT = {
     "九": 9,
 }
 #: A number as parents write it: Arabic (with decimals) or Chinese numerals (with 点 decimals).
-NUM = r"(?:\d+(?:\.\d+)?|[零〇一二两俩三四五六七八九十百]+(?:点[零〇一二三四五六七八九]+)?)"
+#: Runs are capped (4 digits, 6 numerals) so that a long run of digits cannot make a search quadratic.
+NUM = r"(?:\d{1,4}(?:\.\d{1,2})?|[零〇一二两俩三四五六七八九十百]{1,6}(?:点[零〇一二三四五六七八九]{1,2})?)"
 
 
 def _cn_integer(s: str) -> float | None:
@@ -92,7 +96,7 @@ _HYPOTHETICAL = re.compile(
 )
 _PAST = re.compile(
     r"上次|上回|曾经|去年|前年|上个?月|上个?(?:周|星期|礼拜)|小时候|那次|那时|当时|前段时间|前些(?:天|日子)|"
-    r"前阵子|既往|病史|做过手术|出院|(?:\d+|[一二两三四五六七八九十几半]+)个?多?(?:年|月|周|星期|礼拜)(?:以)?前|"
+    r"前阵子|既往|病史|做过手术|出院|(?:\d{1,3}|[一二两三四五六七八九十几半]{1,4})个?多?(?:年|月|周|星期|礼拜)(?:以)?前|"
     r"(?:^|孩子|宝宝|宝贝|他|她|娃|儿子|女儿)(?:以前|之前)|" + NUM + r"个?多?(?:月|岁|天|周)(?:大)?(?:的)?时(?:候)?"
 )
 _ONGOING = re.compile(
@@ -120,20 +124,25 @@ def clauses(text: str) -> list[Clause]:
     return out
 
 
+def clause_index(parts: list[Clause], pos: int) -> int:
+    """Index of the clause holding character ``pos`` (the last one starting at or before it); O(log n)."""
+    return max(bisect.bisect_right(parts, pos, key=lambda c: c.start) - 1, 0)
+
+
 def clause_at(parts: list[Clause], pos: int) -> Clause:
     """The clause holding character ``pos`` (the last one starting at or before it)."""
-    best = parts[0]
-    for c in parts:
-        if c.start <= pos:
-            best = c
-        else:
-            break
-    return best
+    return parts[clause_index(parts, pos)]
+
+
+#: How far before a symptom (characters) a negation is looked for; longer prefixes are cut to this.
+NEGATION_WINDOW = 24
 
 
 def is_negated(prefix: str) -> bool:
-    """Whether the clause text just before a symptom negates it: ``"没有"``, ``"也没"``, ``"不"``, ``"没有发烧和"``."""
-    return bool(_NEGATED_TAIL.search(prefix))
+    """Whether the clause text just before a symptom negates it: ``"没有"``, ``"也没"``, ``"不"``, ``"没有发烧和"``.
+
+    Only the last :data:`NEGATION_WINDOW` characters are read (a negation further away is not "just before")."""
+    return bool(_NEGATED_TAIL.search(prefix[-NEGATION_WINDOW:]))
 
 
 def is_hypothetical(clause_text: str) -> bool:
@@ -152,7 +161,7 @@ _PERSON = (
     r"(?:宝宝|宝贝|孩子|小孩子?|儿子|女儿|闺女|娃娃?|小宝|大宝|二宝|宝|婴儿|小朋友|男孩|女孩|男宝宝?|女宝宝?|"
     r"孙子|孙女|外孙女?|小家伙|弟弟|妹妹|老大|老二|患儿|小儿|baby|BB|bb)"
 )
-_AGE_FILLER = r"(?:今年|现在|目前|出生|生下来|才|刚刚|刚|已经|已|快|都|是|满|就|有|大概|约|我家)*"
+_AGE_FILLER = r"(?:今年|现在|目前|出生|生下来|才|刚刚|刚|已经|已|快|都|是|满|就|有|大概|约|我家){0,4}"
 _NOT_AN_AGE_AFTER = re.compile(
     r"^(?:前|以前|之前|后|以后|以内|以下|以上|之内|没|不|都|一直|来|以来|时|的时候|那会|那年)"
 )
@@ -171,7 +180,7 @@ _AGE_AFTER = re.compile(
     r"^(?:大|的(?:宝宝|宝贝|孩子|小孩|婴儿|男孩|女孩|男宝|女宝|娃|小朋友|新生儿|时候)|宝宝|婴儿|"
     r"男宝|女宝|的娃|龄)"
 )
-_AGE_ONLY_REST = re.compile(r"\s*(?:男|女|男宝|女宝|男孩|女孩)?\s*(?:大|了)?\s*")
+_AGE_ONLY_REST = re.compile(r"\s{0,2}(?:男|女|男宝|女宝|男孩|女孩)?\s{0,2}(?:大|了)?\s{0,2}")
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,10 @@ class Found:
     value: float
     start: int
     end: int
+
+
+#: A clause that is "only an age" ("2个月", "男 3天了") has at most this many other characters.
+_AGE_ONLY_SLACK = 8
 
 
 def _is_age_context(text: str, start: int, end: int, weak: bool, parts: list[Clause]) -> bool:
@@ -197,6 +210,8 @@ def _is_age_context(text: str, start: int, end: int, weak: bool, parts: list[Cla
     if weak:
         return False
     clause = clause_at(parts, start)
+    if len(clause.text) - (end - start) > _AGE_ONLY_SLACK:
+        return False
     return bool(_AGE_ONLY_REST.fullmatch(clause.text.replace(text[start:end], "", 1)))
 
 
@@ -208,7 +223,7 @@ def parse_ages(text: str) -> list[Found]:
     """
     parts = clauses(text) or [Clause(0, len(text), text)]
     out: list[Found] = []
-    taken: list[tuple[int, int]] = []
+    taken = bytearray(len(text) + 1)  # 1 where a years / months span already stands
     for m in _YEARS.finditer(text):
         if text[m.end() : m.end() + 1] == "月" or text[max(0, m.start() - 1) : m.start()] == "孕":
             continue
@@ -219,9 +234,9 @@ def parse_ages(text: str) -> list[Found]:
         if m.group("m"):
             months += parse_number(m.group("m")) or 0
         out.append(Found(months, m.start(), m.end()))
-        taken.append((m.start(), m.end()))
+        taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
     for m in _MONTHS.finditer(text):
-        if any(s <= m.start() < e for s, e in taken) or text[max(0, m.start() - 1) : m.start()] == "孕":
+        if taken[m.start()] or text[max(0, m.start() - 1) : m.start()] == "孕":
             continue
         n = parse_number(m.group("n"))
         if n is None or n > 36:
@@ -230,9 +245,9 @@ def parse_ages(text: str) -> list[Found]:
             continue
         half = 0.5 if "半" in ((m.group("more") or "") + (m.group("half") or "")) else 0.0
         out.append(Found(n + half, m.start(), m.end()))
-        taken.append((m.start(), m.end()))
+        taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
     for m in _DAYS.finditer(text):
-        if any(s <= m.start() < e for s, e in taken) or text[max(0, m.start() - 1) : m.start()] in ("孕", "第"):
+        if taken[m.start()] or text[max(0, m.start() - 1) : m.start()] in ("孕", "第"):
             continue
         n = parse_number(m.group("n"))
         if n is None or not _is_age_context(text, m.start(), m.end(), True, parts):
@@ -242,7 +257,7 @@ def parse_ages(text: str) -> list[Found]:
             out.append(Found(round(days / 30.4, 2), m.start(), m.end()))
     for pattern, months in _SPECIAL_AGES:
         for m in pattern.finditer(text):
-            if not any(s <= m.start() < e for s, e in taken):
+            if not taken[m.start()]:
                 out.append(Found(months, m.start(), m.end()))
     return sorted(out, key=lambda f: f.start)
 
@@ -255,22 +270,22 @@ def youngest_age_months(text: str) -> float | None:
 
 # --- temperature --------------------------------------------------------------------------------------
 _TEMP_UNIT = re.compile(
-    r"(?P<n>" + NUM + r")\s*(?:度|℃|°C|°|摄氏度)(?P<frac>[一二三四五六七八九\d](?![天个岁月小]))?(?:多)?"
+    r"(?P<n>" + NUM + r")\s{0,2}(?:度|℃|°C|°|摄氏度)(?P<frac>[一二三四五六七八九\d](?![天个岁月小]))?(?:多)?"
 )
 _TEMP_LEAD = re.compile(
     r"(?:体温|烧到|烧了|温度|发烧|发热|量了|测了|测的|腋温|耳温|额温|肛温|口温|高烧|低烧|烧)"
-    r"(?:计|枪)?(?:是|有|到|为|在|了|都|最高|达到|竟然|直接|一下|下)*\s*(?P<n>\d{2}(?:\.\d)?)(?![\d.天个岁月小次分%])"
+    r"(?:计|枪)?(?:是|有|到|为|在|了|都|最高|达到|竟然|直接|一下|下){0,4}\s{0,2}(?P<n>\d{2}(?:\.\d)?)(?![\d.天个岁月小次分%])"
 )
 #: The second value of a range ("37.9到38.3"), and a bare decimal in body range ("发烧，40.5").
 _TEMP_RANGE = re.compile(
-    r"(?:3[4-9]|4[0-3])(?:\.\d)?\s*(?:度|℃)?\s*(?:到|至|~|～|-|－|—)\s*"
+    r"(?:3[4-9]|4[0-3])(?:\.\d)?\s{0,2}(?:度|℃)?\s{0,2}(?:到|至|~|～|-|－|—)\s{0,2}"
     r"(?P<n>(?:3[4-9]|4[0-3])(?:\.\d)?)(?![\d.])"
 )
 _TEMP_DECIMAL = re.compile(
-    r"(?<![\d.])(?P<n>(?:3[5-9]|4[0-2])\.\d)(?![\d.]|\s*(?:kg|KG|公斤|斤|cm|厘米|元|块|ml|毫升|周|%|秒|分))"
+    r"(?<![\d.])(?P<n>(?:3[5-9]|4[0-2])\.\d)(?![\d.]|\s{0,2}(?:kg|KG|公斤|斤|cm|厘米|元|块|ml|毫升|周|%|秒|分))"
 )
 _NOT_BODY = re.compile(r"(?:水温|室温|气温|温水|热水|洗澡水|天气|空调|外面|奶温|泡奶|水)[^，。]{0,3}$")
-_NOT_BODY_AFTER = re.compile(r"^(?:左右)?(?:的)?(?:水|温水|热水|天|高温|室温)")
+_NOT_BODY_AFTER = re.compile(r"(?:左右)?(?:的)?(?:水|温水|热水|天|高温|室温)")
 
 
 def parse_temperatures(text: str) -> list[Found]:
@@ -288,14 +303,14 @@ def parse_temperatures(text: str) -> list[Found]:
         if (
             34.0 <= value <= 43.0
             and not _NOT_BODY.search(text[max(0, m.start() - 6) : m.start()])
-            and not _NOT_BODY_AFTER.match(text[m.end() :])
+            and not _NOT_BODY_AFTER.match(text, m.end())
         ):
             out.append(Found(round(value, 1), m.start("n"), m.end()))
     seen = {f.start for f in out}
     for pattern in (_TEMP_LEAD, _TEMP_RANGE, _TEMP_DECIMAL):
         for m in pattern.finditer(text):
             value = float(m.group("n"))
-            if m.start("n") not in seen and 34.0 <= value <= 43.0 and not _NOT_BODY_AFTER.match(text[m.end() :]):
+            if m.start("n") not in seen and 34.0 <= value <= 43.0 and not _NOT_BODY_AFTER.match(text, m.end()):
                 out.append(Found(value, m.start("n"), m.end()))
                 seen.add(m.start("n"))
     return sorted(out, key=lambda f: f.start)
@@ -325,10 +340,12 @@ _UNIT_DAYS = {
 def parse_durations(text: str) -> list[Found]:
     """Durations in days: ``"5天"`` → 5, ``"一周"`` → 7, ``"一个礼拜"`` → 7, ``"48小时"`` → 2, ``"第六天"`` → 6,
     ``"七八天"`` → 8. Spans that are ages (``"3个月大的宝宝"``) are left out."""
-    ages = parse_ages(text)
+    is_age = bytearray(len(text) + 1)
+    for a in parse_ages(text):
+        is_age[a.start : a.end] = b"\x01" * (a.end - a.start)
     out: list[Found] = []
     for m in _DURATION.finditer(text):
-        if any(a.start <= m.start() < a.end for a in ages):
+        if is_age[m.start()]:
             continue
         if m.group("nth"):
             n = parse_number(m.group("nth"))
