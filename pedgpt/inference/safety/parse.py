@@ -340,11 +340,14 @@ _UNIT_DAYS = {
 def parse_durations(text: str) -> list[Found]:
     """Durations in days: ``"5天"`` → 5, ``"一周"`` → 7, ``"一个礼拜"`` → 7, ``"48小时"`` → 2, ``"第六天"`` → 6,
     ``"七八天"`` → 8. Spans that are ages (``"3个月大的宝宝"``) are left out."""
+    matches = list(_DURATION.finditer(text))
+    if not matches:
+        return []
     is_age = bytearray(len(text) + 1)
     for a in parse_ages(text):
         is_age[a.start : a.end] = b"\x01" * (a.end - a.start)
     out: list[Found] = []
-    for m in _DURATION.finditer(text):
+    for m in matches:
         if is_age[m.start()]:
             continue
         if m.group("nth"):
