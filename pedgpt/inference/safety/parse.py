@@ -1,9 +1,11 @@
 """Pure helpers that read the facts a red-flag rule needs out of a parent's Chinese message.
 
 * numbers: Arabic or Chinese numerals (``"38.5"``, ``"三十九"``, ``"两"``, ``"五六"``) → float;
-* age: ``"8个月"``, ``"两岁半"``, ``"3岁2个月"``, ``"出生20天"``, ``"新生儿"``, ``"1周岁"``, ``"半岁"`` → months;
+* age: ``"8个月"``, ``"两岁半"``, ``"3岁2个月"``, ``"出生20天"``, ``"生下来第9天"``, ``"出生不到24小时"``,
+  ``"新生儿"``, ``"1周岁"``, ``"半岁"``, ``"百天"`` → months;
 * temperature: ``"38.5度"``, ``"39℃"``, ``"三十九度五"``, ``"烧到40"`` → °C;
 * duration: ``"发烧5天"``, ``"三天了"``, ``"一个礼拜"``, ``"48小时"`` → days; hours without urine;
+* breathing rate: ``"一分钟呼吸七十多次"`` → 70 per minute; fall height: ``"从1米多高的柜子上摔下来"`` → 1 m;
 * clause scope: negation (``"没有抽搐"``, ``"不抽了"``), hypotheticals (``"如果抽搐怎么办"``) and history
   (``"上次抽过一次"``, ``"以前…"``), so that a red flag only counts for what is happening now.
 
@@ -92,10 +94,12 @@ _FILLER = (
 _NEGATED_TAIL = re.compile(_NEG + _FILLER + r"*(?:[\u4e00-\u9fff]{1,4}(?:和|或|、|跟|及|或者))?" + _FILLER + r"*$")
 _HYPOTHETICAL = re.compile(
     r"如果|万一|假如|要是|假设|的话|会不会(?!是)|是不是会|预防|防止|避免|以防|担心|害怕|会影响|影响智力|"
-    r"后遗症|(?:时|的时候)(?:应该|该|要|需要)?(?:怎么|如何)|医生说|诊断(?:为|是)|确诊|什么情况|哪些情况|多少度(?:要|需要|算|才|该|就)|怎么判断|怎么区分|怎么看|什么是|科普|有哪些"
+    r"后遗症|(?:时|的时候)(?:应该|该|要|需要)?(?:怎么|如何)|医生说|诊断(?:为|是)|确诊|什么情况|哪些情况|多少度(?:要|需要|算|才|该|就)|怎么判断|怎么区分|怎么看|什么是|科普|有哪些|"
+    r"一般(?:会|怎么|如何|需要|要)|只是问问|随便问问|"
+    r"(?:孩子|宝宝|儿子|女儿|他|她)的同学|邻居家|别人家|朋友家|亲戚家|同事家|新闻|电视上|网上(?:说|看到)|听说|报道"
 )
 _PAST = re.compile(
-    r"上次|上回|曾经|去年|前年|上个?月|上个?(?:周|星期|礼拜)|小时候|那次|那时|当时|前段时间|前些(?:天|日子)|"
+    r"上次|上回|曾经|去年|前年|上个?月|上个?(?:周|星期|礼拜)|小时候|那次|前段时间|前些(?:天|日子)|"
     r"前阵子|既往|病史|做过手术|出院|(?:\d{1,3}|[一二两三四五六七八九十几半]{1,4})个?多?(?:年|月|周|星期|礼拜)(?:以)?前|"
     r"(?:^|孩子|宝宝|宝贝|他|她|娃|儿子|女儿)(?:以前|之前)|" + NUM + r"个?多?(?:月|岁|天|周)(?:大)?(?:的)?时(?:候)?"
 )
@@ -151,6 +155,10 @@ def is_hypothetical(clause_text: str) -> bool:
     return bool(_HYPOTHETICAL.search(clause_text))
 
 
+#: A clause that refers back to the time of the one before ("当时吐了一次"): it is history when that one is.
+REFERS_BACK = re.compile(r"^\s{0,2}(?:当时|那时(?:候)?|那会儿?|那次)")
+
+
 def is_history(clause_text: str) -> bool:
     """``"上次抽过一次"``, ``"去年得过肺炎"``: a past episode, unless the clause says it is still going on."""
     return bool(_PAST.search(clause_text)) and not _ONGOING.search(clause_text)
@@ -166,16 +174,28 @@ _NOT_AN_AGE_AFTER = re.compile(
     r"^(?:前|以前|之前|后|以后|以内|以下|以上|之内|没|不|都|一直|来|以来|时|的时候|那会|那年)"
 )
 _YEARS = re.compile(r"(?P<y>" + NUM + r"|半)(?:周)?岁(?P<half>半)?(?:多)?(?:零?(?P<m>" + NUM + r")个?(?:多)?月)?")
-_MONTHS = re.compile(r"(?P<n>" + NUM + r")(?:个)?(?P<more>多|半)?(?:个)?(?:月龄|月)(?P<half>半)?")
-_DAYS = re.compile(r"(?P<n>" + NUM + r")(?:多)?(?P<unit>天|日|周|个?星期|个?礼拜)")
+_MONTHS = re.compile(r"(?P<n>" + NUM + r")(?:几|来)?(?:个)?(?P<more>多|半|来)?(?:个)?(?:月龄|月)(?P<half>半)?")
+_DAYS = re.compile(r"(?P<n>" + NUM + r")(?:多|几|来)?(?P<unit>天|日|周|个?星期|个?礼拜)")
+#: "生下来第9天", "出生后第3周": an ordinal day or week since birth.
+_BIRTH_ORDINAL = re.compile(
+    r"(?:出生|生下来|生出来|出生后|生后|出生以后|生完)(?:的|以后|后)?第(?P<n>"
+    + NUM
+    + r")(?P<unit>天|日|周|个?星期|个?礼拜)"
+)
+#: "出生不到24小时", "生下来才十几个小时": hours since birth (几 reads as 6, 十几 as 15).
+_BIRTH_HOURS = re.compile(
+    r"(?:出生|生下来|生出来|出生后|生后)(?:才|还|刚|刚刚)?(?:不到|没到|不足|没有)?"
+    r"(?P<n>" + NUM + r"|十几|几)(?:个)?(?:多)?(?:小时|钟头)"
+)
 _SPECIAL_AGES = (
+    (re.compile(r"(?:出生|生下来|生出来)(?:的)?(?:当天|头一天|那天)"), 0.02),
     (re.compile(r"新生儿|新生宝宝|刚出生|刚生下来"), 0.5),
     (re.compile(r"满月"), 1.0),
     (re.compile(r"(?:一)?百天"), 3.3),
     (re.compile(r"半个月大|出生半个月"), 0.5),
 )
 _PERSON_BEFORE = re.compile(_PERSON + _AGE_FILLER + r"$")
-_BIRTH_BEFORE = re.compile(r"(?:出生|生下来|出生后|才|刚|刚刚)(?:才|刚|只有|不到)?$")
+_BIRTH_BEFORE = re.compile(r"(?:出生|生下来|出生后|生了|出生了|生出来|生完|降生|落地|才|刚|刚刚)(?:才|刚|只有|不到)?$")
 _AGE_AFTER = re.compile(
     r"^(?:大|的(?:宝宝|宝贝|孩子|小孩|婴儿|男孩|女孩|男宝|女宝|娃|小朋友|新生儿|时候)|宝宝|婴儿|"
     r"男宝|女宝|的娃|龄)"
@@ -246,6 +266,16 @@ def parse_ages(text: str) -> list[Found]:
         half = 0.5 if "半" in ((m.group("more") or "") + (m.group("half") or "")) else 0.0
         out.append(Found(n + half, m.start(), m.end()))
         taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
+    for pattern in (_BIRTH_ORDINAL, _BIRTH_HOURS):
+        for m in pattern.finditer(text):
+            n = {"几": 6.0, "十几": 15.0}.get(m.group("n")) or parse_number(m.group("n"))
+            if n is None or taken[m.start()]:
+                continue
+            unit = m.groupdict().get("unit")
+            days = n / 24 if unit is None else (n if unit in ("天", "日") else n * 7)
+            if days <= 120:
+                out.append(Found(round(days / 30.4, 2), m.start(), m.end()))
+                taken[m.start() : m.end()] = b"\x01" * (m.end() - m.start())
     for m in _DAYS.finditer(text):
         if taken[m.start()] or text[max(0, m.start() - 1) : m.start()] in ("孕", "第"):
             continue
@@ -361,7 +391,8 @@ def parse_durations(text: str) -> list[Found]:
     return out
 
 
-_NO_URINE = r"(?:没|没有|无|不)(?:有)?(?:尿|小便|尿尿|撒尿|排尿|拉尿|尿过)"
+_NO_URINE = r"(?:没|没有|无|不)(?:有)?(?:怎么)?(?:尿|小便|尿尿|撒尿|排尿|拉尿|尿过)"
+_NAPPY = r"(?:尿不湿|尿布|纸尿裤|尿片|尿裤)"
 _SPAN_HOURS = {
     "一天一夜": 24,
     "一整天": 24,
@@ -394,8 +425,12 @@ _URINE_HOURS = re.compile(
     + NUM
     + r")(?:个)?(?:多)?(?:小时|钟头)|(?P<s3>"
     + _SPAN
-    + r"))[^，,。]{0,8}尿不湿[^，,。]{0,4}干"
-    + r"|尿不湿[^，,。]{0,4}?(?:(?P<n5>"
+    + r"))[^，,。]{0,8}"
+    + _NAPPY
+    + r"[^，,。]{0,4}干"
+    + r"|"
+    + _NAPPY
+    + r"[^，,。]{0,4}?(?:(?P<n5>"
     + NUM
     + r")(?:个)?(?:多)?(?:小时|钟头)|(?P<s5>"
     + _SPAN
@@ -419,4 +454,54 @@ def no_urine_hours(text: str) -> list[Found]:
             hours = 8.0
         if hours is not None:
             out.append(Found(hours, m.start(), m.end()))
+    return out
+
+
+# --- breathing rate and fall height -------------------------------------------------------------------
+_PER_MINUTE = re.compile(
+    r"(?:一分钟|每分钟|1分钟|每分|一分)(?:内)?(?:呼吸|喘气|喘|吸气)?(?:了|有|达到|是|大概|差不多|都|能|快)?"
+    r"(?P<n>" + NUM + r")(?:多)?(?:次|下)"
+)
+_BREATH_WORD = re.compile(r"呼吸|喘|气")
+_HEART_WORD = re.compile(r"心跳|心率|脉搏|心脏|脉")
+
+
+def respiratory_rates(text: str) -> list[Found]:
+    """Breaths per minute: ``"一分钟呼吸七十多次"`` → 70, ``"呼吸很快，一分钟六十多下"`` → 60 (the clause or the
+    one before must speak of breathing, and not of the heart)."""
+    parts = clauses(text) or [Clause(0, len(text), text)]
+    out = []
+    for m in _PER_MINUTE.finditer(text):
+        n = parse_number(m.group("n"))
+        i = clause_index(parts, m.start())
+        near = parts[i].text + (parts[i - 1].text if i > 0 else "")
+        if n is not None and _BREATH_WORD.search(near) and not _HEART_WORD.search(parts[i].text):
+            out.append(Found(n, m.start(), m.end()))
+    return out
+
+
+_HEIGHT = re.compile(r"(?P<n>" + NUM + r"|半)(?:多)?(?:米|m)(?:多)?(?:高)?(?!长|宽|深|远)")
+_FALL = re.compile(r"摔|掉|跌|坠|滚|栽|落下|翻下")
+_NOT_AS_HIGH = re.compile(r"(?:高)?(?:不到|以下|以内|之内)")
+_BODY_HEIGHT = re.compile(r"(?:身高|个子|个头|长到|身长|长了|高了)\s{0,1}$")
+
+
+def fall_heights(text: str) -> list[Found]:
+    """Heights in metres that something fell from: ``"从1米多高的柜子上摔下来"`` → 1, ``"从树上掉下来，大概三米"``
+    → 3 (a fall word within 16 characters of the same sentence; a child's own height is not a fall)."""
+    out = []
+    for m in _HEIGHT.finditer(text):
+        n = 0.5 if m.group("n") == "半" else parse_number(m.group("n"))
+        if (
+            n is None
+            or _BODY_HEIGHT.search(text, max(0, m.start() - 3), m.start())
+            or _NOT_AS_HIGH.match(text, m.end())
+        ):
+            continue
+        lo, hi = max(0, m.start() - 16), min(len(text), m.end() + 16)
+        before, after = text[lo : m.start()], text[m.end() : hi]
+        before = re.split(r"[。！？!?\n]", before)[-1]
+        after = re.split(r"[。！？!?\n]", after)[0]
+        if _FALL.search(before) or _FALL.search(after):
+            out.append(Found(n, m.start(), m.end()))
     return out
