@@ -97,7 +97,7 @@ _HYPOTHETICAL = re.compile(
     r"后遗症|(?:时|的时候)(?:应该|该|要|需要)?(?:怎么|如何)|医生说|诊断(?:为|是)|确诊|什么情况|哪些情况|多少度(?:要|需要|算|才|该|就)|怎么判断|怎么区分|怎么看|什么是|科普|有哪些|"
     r"一般(?:会|怎么|如何|需要|要)|只是问问|随便问问|"
     r"(?:孩子|宝宝|儿子|女儿|他|她)的同学|(?:邻居|别人|朋友|亲戚|同事)家的?(?:孩子|小孩|宝宝|女儿|儿子|娃)|"
-    r"新闻|电视上|网上(?:说|看到)|听说|报道"
+    r"新闻|电视上|网上(?:说|看到)|听说|报道|(?:溺水|抽搐|惊厥|噎住|烫伤|中毒|昏迷|窒息)的(?:孩子|小孩|宝宝|人|儿童)"
 )
 _PAST = re.compile(
     r"上次|上回|曾经|去年|前年|上个?月|上个?(?:周|星期|礼拜)|小时候|那次|前段时间|前些(?:天|日子)|"
@@ -220,7 +220,21 @@ class Found:
 _AGE_ONLY_SLACK = 8
 
 
-def _is_age_context(text: str, start: int, end: int, weak: bool, parts: list[Clause]) -> bool:
+def _short_clause_around(text: str, start: int, end: int) -> str | None:
+    """The clause holding ``text[start:end]`` when it has at most ``_AGE_ONLY_SLACK`` other characters, else None
+    (read from a bounded window, so that many numbers in one long clause stay linear)."""
+    lo = max(0, start - _AGE_ONLY_SLACK - 2)
+    hi = min(len(text), end + _AGE_ONLY_SLACK + 2)
+    before = [m.end() for m in _CLAUSE_SPLIT.finditer(text, lo, start)]
+    after = _CLAUSE_SPLIT.search(text, end, hi)
+    c_start = before[-1] if before else (0 if lo == 0 else None)
+    c_end = after.start() if after else (len(text) if hi == len(text) else None)
+    if c_start is None or c_end is None or (c_end - c_start) - (end - start) > _AGE_ONLY_SLACK:
+        return None
+    return text[c_start:c_end]
+
+
+def _is_age_context(text: str, start: int, end: int, weak: bool) -> bool:
     """Whether the number span reads as an age (宝宝8个月, 出生20天, 10周大的宝宝, a clause that is only "2个月")."""
     before, after = text[max(0, start - 12) : start], text[end : end + 6]
     if _NOT_AN_AGE_AFTER.match(after):
@@ -233,10 +247,8 @@ def _is_age_context(text: str, start: int, end: int, weak: bool, parts: list[Cla
         return after == "" or bool(re.match(r"^(?:了)?(?:[，,。.!！?？\s]|$)", after))
     if weak:
         return False
-    clause = clause_at(parts, start)
-    if len(clause.text) - (end - start) > _AGE_ONLY_SLACK:
-        return False
-    return bool(_AGE_ONLY_REST.fullmatch(clause.text.replace(text[start:end], "", 1)))
+    clause = _short_clause_around(text, start, end)
+    return clause is not None and bool(_AGE_ONLY_REST.fullmatch(clause.replace(text[start:end], "", 1)))
 
 
 def parse_ages(text: str) -> list[Found]:
@@ -245,7 +257,6 @@ def parse_ages(text: str) -> list[Found]:
     ``岁`` always reads as an age; months, weeks and days only next to a child word, 出生, 大 or 的宝宝 (so that
     ``"咳嗽3个月了"`` and ``"发烧3天"`` are durations, not ages), and never before 前/后/以下 (``"两个月前"``).
     """
-    parts = clauses(text) or [Clause(0, len(text), text)]
     out: list[Found] = []
     taken = bytearray(len(text) + 1)  # 1 where a years / months span already stands
     for m in _YEARS.finditer(text):
@@ -265,7 +276,7 @@ def parse_ages(text: str) -> list[Found]:
         n = parse_number(m.group("n"))
         if n is None or n > 36:
             continue
-        if not (m.group(0).endswith("月龄") or _is_age_context(text, m.start(), m.end(), False, parts)):
+        if not (m.group(0).endswith("月龄") or _is_age_context(text, m.start(), m.end(), False)):
             continue
         half = 0.5 if "半" in ((m.group("more") or "") + (m.group("half") or "")) else 0.0
         out.append(Found(n + half, m.start(), m.end()))
@@ -284,7 +295,7 @@ def parse_ages(text: str) -> list[Found]:
         if taken[m.start()] or text[max(0, m.start() - 1) : m.start()] in ("孕", "第"):
             continue
         n = parse_number(m.group("n"))
-        if n is None or not _is_age_context(text, m.start(), m.end(), True, parts):
+        if n is None or not _is_age_context(text, m.start(), m.end(), True):
             continue
         days = n if m.group("unit") in ("天", "日") else n * 7
         if days <= 120:
@@ -473,9 +484,12 @@ _HEART_WORD = re.compile(r"心跳|心率|脉搏|心脏|脉")
 def respiratory_rates(text: str) -> list[Found]:
     """Breaths per minute: ``"一分钟呼吸七十多次"`` → 70, ``"呼吸很快，一分钟六十多下"`` → 60 (the clause or the
     one before must speak of breathing, and not of the heart)."""
+    matches = list(_PER_MINUTE.finditer(text))
+    if not matches:
+        return []
     parts = clauses(text) or [Clause(0, len(text), text)]
     out = []
-    for m in _PER_MINUTE.finditer(text):
+    for m in matches:
         n = parse_number(m.group("n"))
         i = clause_index(parts, m.start())
         near = parts[i].text + (parts[i - 1].text if i > 0 else "")

@@ -8,6 +8,7 @@ a bounded window before the span, so that triage stays linear in the length of t
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 
@@ -17,7 +18,6 @@ from pedgpt.inference.safety.parse import (
     REFERS_BACK,
     Clause,
     Found,
-    clause_index,
     clauses,
     is_history,
     is_hypothetical,
@@ -48,6 +48,7 @@ class Conversation:
     def __init__(self, turns: list[str]) -> None:
         self.text = "\n".join(turns)
         self.parts: list[Clause] = clauses(self.text) or [Clause(0, len(self.text), self.text)]
+        self._starts = [c.start for c in self.parts]
         self._contexts: dict[str, bool] = {}
         self._scope: dict[int, bool] = {}
         self._ongoing: dict[int, bool] = {}
@@ -56,14 +57,17 @@ class Conversation:
         self._ages: list[Found] | None = None
         self._temps: list[Found] | None = None
         self._clause_hits: dict[tuple[re.Pattern, int], bool] = {}
+        self._negated: dict[int, bool] = {}
         self.learning = bool(_LEARNING.search(self.text)) and not _NOW.search(self.text)
 
     def index(self, pos: int) -> int:
-        return clause_index(self.parts, pos)
+        return max(bisect.bisect_right(self._starts, pos) - 1, 0)
 
     def _negated_at(self, pos: int) -> bool:
-        start = max(self.parts[self.index(pos)].start, pos - NEGATION_WINDOW)
-        return is_negated(self.text[start:pos])
+        if pos not in self._negated:  # the same position is asked by several patterns: once each
+            start = max(self.parts[self.index(pos)].start, pos - NEGATION_WINDOW)
+            self._negated[pos] = is_negated(self.text[start:pos])
+        return self._negated[pos]
 
     def _out_of_scope(self, i: int) -> bool:
         """Clause ``i`` is hypothetical or a past episode (computed once per clause)."""
@@ -88,7 +92,8 @@ class Conversation:
         if self._out_of_scope(i):
             return False
         experiential = _EXPERIENTIAL.search(self.text, start, end) or _AFTER_IS_HISTORY.match(self.text, end)
-        return not (experiential and not self._ongoing_now(i))
+        ongoing = self._ongoing_now(i) or (i + 1 < len(self.parts) and self._ongoing_now(i + 1))
+        return not (experiential and not ongoing)
 
     def clause_has(self, pattern: re.Pattern, pos: int) -> bool:
         """Whether the clause holding ``pos`` matches ``pattern`` (once per clause and pattern)."""

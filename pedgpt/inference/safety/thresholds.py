@@ -71,9 +71,10 @@ def _jaundice(conv: Conversation, found: dict[str, str]) -> None:
     yellow = [m for m in conv.all(_JAUNDICE) if not conv.later_clause_matches(m.start(), _JAUNDICE_GONE)]
     yellow = [m for m in yellow if not conv.clause_has(_JAUNDICE_GONE, m.start())]
     pale = conv.all(_PALE_STOOL)
+    # ages are read to 0.01 month; half a day of slack keeps "第14天" at 14 days
     if yellow and days < rf.EARLY_JAUNDICE_DAYS:
         found["severe_jaundice"] = f"出生{days:.0f}天, {yellow[0].group(0)}"
-    elif yellow and days >= rf.PROLONGED_JAUNDICE_DAYS:
+    elif yellow and days + 0.5 >= rf.PROLONGED_JAUNDICE_DAYS:
         found["severe_jaundice"] = f"出生{days:.0f}天, {yellow[0].group(0)}"
     elif pale:
         found["severe_jaundice"] = pale[0].group(0)
