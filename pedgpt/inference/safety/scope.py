@@ -28,6 +28,8 @@ from pedgpt.inference.safety.parse import (
 )
 
 _ONGOING_NOW = re.compile(r"一直|还在|还是|仍|至今|到现在|持续|又|反复|刚才|刚刚|正在|今天|今晚|昨晚|昨天")
+#: Still going on, said in the clause after an experience ("被摇晃过，现在一直吐"): only strong markers count.
+_STILL = re.compile(r"一直|还在|正在|现在还|仍|至今|到现在|持续|又|反复")
 _EXPERIENTIAL = re.compile(r"[抽吞喝吃摔烫晕磕撞溺]过(?!去)")
 _AFTER_IS_HISTORY = re.compile(r"过(?!去)|.{0,2}史")
 _RELAPSE = re.compile(r"又|反复|还是|还在|再次")
@@ -92,7 +94,7 @@ class Conversation:
         if self._out_of_scope(i):
             return False
         experiential = _EXPERIENTIAL.search(self.text, start, end) or _AFTER_IS_HISTORY.match(self.text, end)
-        ongoing = self._ongoing_now(i) or (i + 1 < len(self.parts) and self._ongoing_now(i + 1))
+        ongoing = self._ongoing_now(i) or (i + 1 < len(self.parts) and bool(_STILL.search(self.parts[i + 1].text)))
         return not (experiential and not ongoing)
 
     def clause_has(self, pattern: re.Pattern, pos: int) -> bool:
