@@ -34,7 +34,7 @@ _EXPERIENTIAL = re.compile(r"[抽吞喝吃摔烫晕磕撞溺]过(?!去)")
 _AFTER_IS_HISTORY = re.compile(r"过(?!去)|.{0,2}史")
 _RELAPSE = re.compile(r"又|反复|还是|还在|再次")
 #: A parent asking to learn first aid ahead of time ("我想学一下", "以备不时之需"), not describing an event.
-_LEARNING = re.compile(r"想学|学一下|学习一下|以备不时之需|以防万一|提前(?:了解|学习?|问问|准备)|先了解一下|科普一下")
+_LEARNING = re.compile(r"想学|学一下|学习一下|以备不时之需|提前学|科普一下")
 _NOW = re.compile(r"刚才|刚刚|现在|正在|突然|马上|怎么办|急")
 CONTEXTS = {name: re.compile(pattern) for name, pattern in rf.CONTEXTS.items()}
 
