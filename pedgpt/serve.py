@@ -2,12 +2,16 @@
 
     python -m pedgpt.serve [model=DIR] [adapter=DIR] [task=consult] [port=8000] [--host HOST]
                            [api_key=KEY] [preset=greedy] [max_new_tokens=N] [max_message_chars=N]
-                           [max_turns=N] [max_pending=N] [device=cpu]
+                           [max_turns=N] [max_pending=N] [max_body_bytes=N] [allowed_hosts=NAME,...]
+                           [device=cpu]
 
 Without ``model=`` the newest demo run under ``outputs/`` is served (and named). Other machines can reach
 the server only when ``--host`` (or ``host=``) names a non-loopback address. ``api_key=`` (or the
 ``PEDGPT_API_KEY`` environment variable) makes ``/v1/*`` require ``Authorization: Bearer KEY``.
 ``max_new_tokens`` is the per-request cap on ``max_tokens``; ``preset`` gives the default sampling settings.
+``max_turns`` counts every message (system included); ``max_body_bytes`` caps a request body before it is
+parsed (413). Without an API key only requests whose ``Host`` names this server are answered (localhost, a
+loopback address, the address it listens on); ``allowed_hosts=`` adds names (e.g. behind a proxy).
 
     curl http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' \\
          -d '{"model": "pedgpt", "messages": [{"role": "user", "content": "宝宝咳嗽怎么办？"}]}'
@@ -25,7 +29,7 @@ from pedgpt.inference.conversation import SETTING_KEYS, add_model_options, check
 from pedgpt.inference.server.launch import DEFAULT_HOST, serve
 from pedgpt.inference.server.limits import Limits
 
-LIMIT_KEYS = ("max_message_chars", "max_turns", "max_new_tokens", "max_pending")
+LIMIT_KEYS = ("max_message_chars", "max_turns", "max_new_tokens", "max_pending", "max_body_bytes")
 
 
 def parser() -> ToolParser:
@@ -38,6 +42,8 @@ def parser() -> ToolParser:
     p.option("max_message_chars", type=int)
     p.option("max_turns", type=int)
     p.option("max_pending", type=int)
+    p.option("max_body_bytes", type=int, help="largest request body in bytes, refused before parsing (413)")
+    p.option("allowed_hosts", default="", help="comma-separated extra Host names accepted without an API key")
     return p
 
 
@@ -66,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key=args.api_key or os.environ.get("PEDGPT_API_KEY") or None,
         model_name=args.model_name,
         device=args.device,
+        allowed_hosts=[h.strip() for h in args.allowed_hosts.split(",") if h.strip()],
     )
     return 0
 

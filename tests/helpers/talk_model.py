@@ -88,7 +88,9 @@ def serving(app) -> Iterator[str]:
     """Run ``app`` with uvicorn in a thread on a free 127.0.0.1 port; yields the base URL."""
     import uvicorn
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets that say so; without it every response
+    # waits ~40 ms for a delayed ACK (Nagle), which would hide latency differences the load test measures
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from helpers import TESTS
@@ -30,21 +28,31 @@ def _load(name: str) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-URGENT = _load("urgent.txt")
-BENIGN = _load("benign.txt")
+#: The lists the rules were written against (tuning), and the held-out set they never were (see the README).
+URGENT = _load("urgent.txt") + _load("urgent_colloquial.txt")
+BENIGN = _load("benign.txt") + _load("benign_colloquial.txt")
+URGENT_HELD_OUT = _load("urgent_heldout.txt")
+BENIGN_HELD_OUT = _load("benign_heldout.txt")
+
+
+def _rates(urgent: list[str], benign: list[str]) -> tuple[float, float, list[str], list[tuple[str, list[str]]]]:
+    missed = [t for t in urgent if not triage(t).urgent]
+    flagged = [(t, triage(t).reasons) for t in benign if triage(t).urgent]
+    return 1 - len(missed) / len(urgent), len(flagged) / len(benign), missed, flagged
 
 
 # --- the case lists -----------------------------------------------------------------------------------
 def test_case_lists_are_large_and_disjoint():
     assert len(URGENT) >= 80 and len(BENIGN) >= 80
-    assert not set(URGENT) & set(BENIGN)
+    assert len(URGENT_HELD_OUT) >= 100 and len(BENIGN_HELD_OUT) >= 100
+    everything = [URGENT, BENIGN, URGENT_HELD_OUT, BENIGN_HELD_OUT]
+    for i, a in enumerate(everything):
+        for b in everything[i + 1 :]:
+            assert not set(a) & set(b), sorted(set(a) & set(b))[:3]
 
 
 def test_recall_and_false_positive_rate_on_the_case_lists():
-    missed = [t for t in URGENT if not triage(t).urgent]
-    flagged = [(t, triage(t).reasons) for t in BENIGN if triage(t).urgent]
-    recall = 1 - len(missed) / len(URGENT)
-    fpr = len(flagged) / len(BENIGN)
+    recall, fpr, missed, flagged = _rates(URGENT, BENIGN)
     print(
         f"\ntriage recall {recall:.3f} on {len(URGENT)} urgent, false-positive rate {fpr:.3f} on {len(BENIGN)} benign"
     )
@@ -52,15 +60,16 @@ def test_recall_and_false_positive_rate_on_the_case_lists():
     assert fpr <= 0.05, f"false positives: {flagged}"
 
 
-def test_triage_is_fast():
-    sample = (URGENT + BENIGN)[:200]
-    for text in sample:  # compile every pattern first
-        triage(text)
-    start = time.perf_counter()
-    for text in sample:
-        triage(text)
-    per_message = (time.perf_counter() - start) / len(sample)
-    assert per_message < 5e-3, f"{per_message * 1e3:.2f} ms per message"  # target < 1 ms; slack for shared CI
+def test_recall_and_false_positive_rate_on_the_held_out_set():
+    """Messages the rules were never tuned on (held-out set 4, scored once when it was written). A failure here
+    means the rules stopped generalising; fix the rules from the tuned lists, not from these lines."""
+    recall, fpr, missed, flagged = _rates(URGENT_HELD_OUT, BENIGN_HELD_OUT)
+    print(
+        f"\nheld out: recall {recall:.3f} on {len(URGENT_HELD_OUT)} urgent, "
+        f"false-positive rate {fpr:.3f} on {len(BENIGN_HELD_OUT)} benign"
+    )
+    assert recall >= 0.95, f"held-out recall {recall:.3f}: {len(missed)} missed"
+    assert fpr <= 0.05, f"held-out false-positive rate {fpr:.3f}: {len(flagged)} flagged"
 
 
 # --- parsers ------------------------------------------------------------------------------------------
@@ -102,6 +111,17 @@ def test_parse_number(text, value):
         ("刚满月的宝宝", 1.0),
         ("4个多月的宝宝", 4.0),
         ("3月龄", 3.0),
+        ("宝宝生下来第9天", 0.3),
+        ("出生第十八天", 0.59),
+        ("出生不到24小时", 0.03),
+        ("生下来当天", 0.02),
+        ("宝宝才生了11天", 0.36),
+        ("宝宝一个来月", 1.0),
+        ("宝宝二十几天", 0.66),
+        ("十来天的宝宝", 0.33),
+        ("我们家小宝两个月不到", 2.0),
+        ("宝宝不到三个月", 3.0),
+        ("刚满百天的宝宝", 3.3),
     ],
 )
 def test_parse_age_in_months(text, months):
@@ -162,6 +182,9 @@ def test_parse_durations(text, days):
         ("8小时尿不湿都是干的", [8.0]),
         ("尿不湿一整天都是干的", [24.0]),
         ("尿量正常", []),
+        ("尿布十个小时都是干的", [10.0]),
+        ("已经十多个小时没小便了", [10.0]),
+        ("从早上到现在没怎么尿", [8.0]),
     ],
 )
 def test_no_urine_hours(text, hours):

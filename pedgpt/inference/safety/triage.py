@@ -1,8 +1,9 @@
 """``triage(text_or_messages) -> Triage``: does this conversation need emergency care now?
 
 Reads every user turn of the conversation (so an age given two turns earlier counts), finds the red flags
-of :mod:`pedgpt.inference.safety.red_flags` that hold now (negated, hypothetical and past mentions are ignored), and
-writes what to tell the parent. Pure Python regular expressions; no model.
+of :mod:`pedgpt.inference.safety.red_flags` that hold now (negated, hypothetical and past mentions are ignored:
+:mod:`~pedgpt.inference.safety.scope`), adds the numeric ones (:mod:`~pedgpt.inference.safety.thresholds`),
+and writes what to tell the parent. Pure Python regular expressions; no model; linear in the conversation.
 """
 
 from __future__ import annotations
@@ -13,34 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pedgpt.inference.safety import red_flags as rf
-from pedgpt.inference.safety.parse import (
-    Clause,
-    Found,
-    clause_at,
-    clauses,
-    is_history,
-    is_hypothetical,
-    is_negated,
-    no_urine_hours,
-    parse_durations,
-    parse_temperatures,
-    youngest_age_months,
-)
+from pedgpt.inference.safety.scope import Conversation
+from pedgpt.inference.safety.thresholds import threshold_flags
 
-_ONGOING_NOW = re.compile(r"一直|还在|还是|仍|至今|到现在|持续|又|反复|刚才|刚刚|正在|今天|今晚|昨晚|昨天")
-_EXPERIENTIAL = re.compile(r"[抽吞喝吃摔烫晕磕撞溺]过(?!去)")
-_AFTER_IS_HISTORY = re.compile(r"^(?:过(?!去)|.{0,2}史)")
-_FEVER_GONE = re.compile(
-    r"(?:已经|已)(?:退烧|退热|不烧)|退烧了|退热了|不烧了|烧退了|烧(?:已经)?退(?:了|下来)|体温(?:已经)?(?:正常|降下来|恢复)|已经退了|"
-    r"降下来了|好了(?![点一些很不多])|没事了|恢复正常|痊愈"
-)
 _CHOKING_CLEARED = re.compile(r"(?:咳|吐|拍|抠|取|夹|弄)出来了|已经出来了|咽下去了|好了(?![点一些很不多])|没事了")
 _MOUTH_ONLY = re.compile(r"(?:嘴|口)里")
 _SPAT_OUT = re.compile(r"(?:拿|抠|吐|掏|取)(?:了)?出来|吐掉了|没(?:有)?(?:吞|咽)")
-_RELAPSE = re.compile(r"又|反复|还是|还在|再次")
-_LOW_GRADE = re.compile(r"低烧|低热")
-_FEVER_WORD = re.compile(rf.CONTEXTS["fever"])
-_DURATION_FIRST = re.compile(r"^\s*(?:已经|都|持续|有|快|前后|一共)*\s*$")
+#: Every trigger pattern (and its ``unless``), compiled once.
+_TRIGGERS = {t.pattern: re.compile(t.pattern) for f in rf.RED_FLAGS for t in f.triggers}
+_UNLESS = {t.unless: re.compile(t.unless) for f in rf.RED_FLAGS for t in f.triggers if t.unless}
 
 
 @dataclass
@@ -77,60 +59,11 @@ def _user_turns(conversation: Any) -> list[str]:
     return turns
 
 
-class _Conversation:
-    """The user turns joined into one text (turns end clauses), with scope checks for a matched span."""
-
-    def __init__(self, turns: list[str]) -> None:
-        self.text = "\n".join(turns)
-        self.parts: list[Clause] = clauses(self.text) or [Clause(0, len(self.text), self.text)]
-        self._contexts: dict[str, bool] = {}
-
-    def holds(self, start: int, end: int, sym_starts: Iterable[int] = ()) -> bool:
-        """Whether the span is asserted now: not negated, not hypothetical, not a past episode."""
-        clause = clause_at(self.parts, start)
-        if is_negated(self.text[clause.start : start]):
-            return False
-        for pos in sym_starts:
-            if is_negated(self.text[clause_at(self.parts, pos).start : pos]):
-                return False
-        if is_hypothetical(clause.text) or is_history(clause.text):
-            return False
-        experiential = _EXPERIENTIAL.search(self.text[start:end]) or _AFTER_IS_HISTORY.match(self.text[end : end + 3])
-        return not (experiential and not _ONGOING_NOW.search(clause.text))
-
-    def first(self, pattern: str) -> re.Match | None:
-        for m in re.finditer(pattern, self.text):
-            syms = [m.start(g) for g in m.re.groupindex if g.startswith("sym") and m.start(g) >= 0]
-            if self.holds(m.start(), m.end(), syms):
-                return m
-        return None
-
-    def later_clause_matches(self, pos: int, pattern: re.Pattern) -> bool:
-        """Whether a clause after the one at ``pos`` says it is over (退烧了, 咳出来了) without a relapse."""
-        here = clause_at(self.parts, pos)
-        return any(c.start > here.start and pattern.search(c.text) and not _RELAPSE.search(c.text) for c in self.parts)
-
-    def context(self, name: str) -> bool:
-        if name not in self._contexts:
-            if name == "young_infant":
-                age = youngest_age_months(self.text)
-                self._contexts[name] = age is not None and age < rf.INFANT_FEVER_BANDS[0][0]
-            else:
-                found = self.first(rf.CONTEXTS[name]) is not None
-                if name == "fever" and not found:
-                    found = any(t.value >= rf.FEVER_C for t in self.temperatures())
-                self._contexts[name] = found
-        return self._contexts[name]
-
-    def temperatures(self) -> list[Found]:
-        return [t for t in parse_temperatures(self.text) if self.holds(t.start, t.end)]
-
-
-def _needs_hold(conv: _Conversation, needs: tuple[str, ...]) -> bool:
+def _needs_hold(conv: Conversation, needs: tuple[str, ...]) -> bool:
     return all(not conv.context(n[1:]) if n.startswith("!") else conv.context(n) for n in needs)
 
 
-def _cleared(conv: _Conversation, flag_id: str, m: re.Match) -> bool:
+def _cleared(conv: Conversation, flag_id: str, m: re.Match) -> bool:
     """A choking episode, or an object only put in the mouth, that a later clause says is out again."""
     if flag_id == "choking":
         return conv.later_clause_matches(m.start(), _CHOKING_CLEARED)
@@ -139,63 +72,17 @@ def _cleared(conv: _Conversation, flag_id: str, m: re.Match) -> bool:
     return False
 
 
-def _pattern_flags(conv: _Conversation) -> dict[str, str]:
+def _pattern_flags(conv: Conversation) -> dict[str, str]:
     found: dict[str, str] = {}
     for flag in rf.RED_FLAGS:
         for trigger in flag.triggers:
             if not _needs_hold(conv, trigger.needs):
                 continue
-            m = conv.first(trigger.pattern)
+            m = conv.first(_TRIGGERS[trigger.pattern], _UNLESS.get(trigger.unless))
             if m is None or _cleared(conv, flag.id, m):
                 continue
             found[flag.id] = m.group(0)
             break
-    return found
-
-
-def _fever_words(conv: _Conversation) -> list[re.Match]:
-    return [m for m in _FEVER_WORD.finditer(conv.text) if conv.holds(m.start(), m.end())]
-
-
-def _threshold_flags(conv: _Conversation) -> dict[str, str]:
-    found: dict[str, str] = {}
-    temps = conv.temperatures()
-    fever_words = _fever_words(conv)
-    age = youngest_age_months(conv.text)
-    if age is not None:
-        for below, at_least in rf.INFANT_FEVER_BANDS:
-            hot = [t for t in temps if t.value >= at_least]
-            if age < below and hot:
-                found["infant_fever"] = f"{age:g}个月, {hot[0].value:g}℃"
-                break
-        unmeasured = [m for m in fever_words if not _LOW_GRADE.match(m.group(0))] if not temps else []
-        if "infant_fever" not in found and age < rf.INFANT_FEVER_BANDS[0][0] and unmeasured:
-            found["infant_fever"] = f"{age:g}个月, {unmeasured[0].group(0)}"
-    for below, at_most in rf.LOW_TEMPERATURE_BANDS:
-        cold = [t for t in temps if t.value <= at_most]
-        if cold and (below == float("inf") or (age is not None and age < below)):
-            found["low_temperature"] = conv.text[cold[0].start : cold[0].end]
-            break
-    current = [t for t in temps if not conv.later_clause_matches(t.start, _FEVER_GONE)]
-    high = [t for t in current if t.value >= rf.HIGH_FEVER_C]
-    if high:
-        found["high_fever"] = conv.text[high[0].start : high[0].end]
-    for m in fever_words:
-        if conv.later_clause_matches(m.start(), _FEVER_GONE):
-            continue
-        here = clause_at(conv.parts, m.start())
-        days = [d.value for d in parse_durations(here.text)]
-        following = [c for c in conv.parts if c.start > here.start][:1]
-        for c in following:
-            lead = parse_durations(c.text)
-            if lead and _DURATION_FIRST.match(c.text[: lead[0].start]):
-                days.append(lead[0].value)
-        if days and max(days) >= rf.PROLONGED_FEVER_DAYS:
-            found["prolonged_fever"] = here.text.strip()
-            break
-    dry = [h for h in no_urine_hours(conv.text) if h.value >= rf.NO_URINE_HOURS and conv.holds(h.start, h.end)]
-    if dry:
-        found["dehydration"] = conv.text[dry[0].start : dry[0].end]
     return found
 
 
@@ -214,8 +101,10 @@ def _message(ids: list[str]) -> str:
 def triage(conversation: Any) -> Triage:
     """Triage a parent's message (a string) or a conversation (a list of ``{"role", "content"}`` dicts or
     :class:`pedgpt.data.schema.Message`; only user turns are read). Returns a :class:`Triage`."""
-    conv = _Conversation(_user_turns(conversation))
-    found = _threshold_flags(conv)
+    conv = Conversation(_user_turns(conversation))
+    if conv.learning:  # "怎么做海姆立克，我想学一下": a first-aid question asked ahead of time
+        return Triage(urgent=False)
+    found = threshold_flags(conv)
     for fid, text in _pattern_flags(conv).items():
         found.setdefault(fid, text)
     ids = [f.id for f in rf.RED_FLAGS if f.id in found]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+from collections.abc import Sequence
 
 import uvicorn
 
@@ -35,6 +36,7 @@ def serve(
     api_key: str | None,
     model_name: str | None,
     device: str = "cpu",
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
     if not is_loopback(host):
         print(
@@ -50,6 +52,7 @@ def serve(
         model_name=model_name,
         default_task=task_or_default(loaded, task),
         settings=settings,
+        allowed_hosts=allowed_hosts,
     )
     print(f"pedgpt.serve: http://{host}:{port}/  (API: http://{host}:{port}/v1)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -13,12 +13,12 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pedgpt.data.schema import TASKS, Message
 from pedgpt.inference.generation import GenerationSettings
 from pedgpt.inference.safety import DISCLAIMER, Triage
-from pedgpt.inference.server.errors import APIError
+from pedgpt.inference.server.errors import APIError, invalid_request
 from pedgpt.inference.server.limits import Limits
 
 
@@ -80,10 +80,27 @@ def _text(msg: ChatMessage, i: int) -> str:
     return "".join(parts)
 
 
+def parse_body(body: bytes) -> ChatCompletionRequest:
+    """The JSON request body → :class:`ChatCompletionRequest`; :class:`APIError` 400 naming the first bad field."""
+    try:
+        return ChatCompletionRequest.model_validate_json(body)
+    except ValidationError as e:
+        raise invalid_request(e.errors(include_url=False)) from None
+
+
 def parse_request(
     req: ChatCompletionRequest, limits: Limits, default: GenerationSettings, default_task: str | None
 ) -> ChatJob:
-    """Check ``req`` against the protocol and ``limits``; raise :class:`APIError` (400) naming the field."""
+    """Check ``req`` against the protocol and ``limits``; raise :class:`APIError` (400) naming the field.
+
+    The turn limit counts every message, system and developer ones included, and is checked first."""
+    if len(req.messages) > limits.max_turns:
+        raise APIError(
+            400,
+            f"messages: {len(req.messages)} messages (system ones included), over the limit of {limits.max_turns}",
+            param="messages",
+            code="too_many_turns",
+        )
     if req.stop is not None:
         raise APIError(
             400,
@@ -126,13 +143,6 @@ def parse_request(
         conv.append(Message(m.role, text))
     if not conv or conv[-1].role != "user":
         raise APIError(400, "messages: the last message must be from the user", param="messages", code="invalid_value")
-    if len(conv) > limits.max_turns:
-        raise APIError(
-            400,
-            f"messages: {len(conv)} turns, over the limit of {limits.max_turns}",
-            param="messages",
-            code="too_many_turns",
-        )
     return ChatJob(
         conv,
         "\n".join(system_parts) or None,

@@ -82,16 +82,24 @@ class GenerationWorker:
                     self._pending -= 1
                 self.records.append(rec)
 
+    def _busy(self) -> APIError:
+        return APIError(
+            429, f"the server is busy ({self._pending} requests queued or running); retry later", code="queue_full"
+        )
+
+    def check_room(self) -> None:
+        """Raise :class:`APIError` 429 now when ``max_pending`` requests are queued or running (a cheap early
+        refusal, before a request's body is read; :meth:`submit` checks again)."""
+        with self._lock:
+            if self._pending >= self.max_pending:
+                raise self._busy()
+
     def submit(self, chat: ChatJob) -> Ticket:
         """Queue ``chat``; raises :class:`APIError` 429 when ``max_pending`` requests are queued or running."""
         ticket = Ticket(chat)
         with self._lock:
             if self._pending >= self.max_pending:
-                raise APIError(
-                    429,
-                    f"the server is busy ({self._pending} requests queued or running); retry later",
-                    code="queue_full",
-                )
+                raise self._busy()
             self._pending += 1
         self._jobs.put(ticket.job)
         return ticket
