@@ -100,18 +100,25 @@ def prompt_tokens(loaded: LoadedModel, messages: list[Message], system: str | No
 def trim_history(
     loaded: LoadedModel, messages: list[Message], system: str | None, max_new_tokens: int
 ) -> tuple[list[Message], int]:
-    """Drop the oldest turns until the prompt plus ``max_new_tokens`` fits the context.
+    """Drop the fewest oldest turns for the prompt plus ``max_new_tokens`` to fit the context (a binary search:
+    O(log n) encodings of the conversation, not one per dropped pair).
 
     ``messages`` alternate user/assistant and end with a user turn. Returns (kept messages, number dropped);
     raises ``ValueError`` when even the last user message alone does not fit.
     """
     budget = context_length(loaded) - max_new_tokens
-    kept = list(messages)
-    while prompt_tokens(loaded, kept, system) > budget:
-        if len(kept) <= 1:
-            raise ValueError(
-                f"the message needs {prompt_tokens(loaded, kept, system)} prompt tokens; the "
-                f"context holds {context_length(loaded)} including {max_new_tokens} new tokens"
-            )
-        kept = kept[2:]  # the oldest user turn and its answer
-    return kept, len(messages) - len(kept)
+
+    def fits(pairs_dropped: int) -> bool:  # dropping the oldest user turn and its answer, pair by pair
+        return prompt_tokens(loaded, messages[2 * pairs_dropped :], system) <= budget
+
+    last = (len(messages) - 1) // 2  # keep at least the final user message
+    if not fits(last):
+        raise ValueError(
+            f"the message needs {prompt_tokens(loaded, messages[2 * last :], system)} prompt tokens; the "
+            f"context holds {context_length(loaded)} including {max_new_tokens} new tokens"
+        )
+    lo, hi = 0, last  # the fewest pairs to drop: a binary search (the prompt shrinks as pairs go)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fits(mid) else (mid + 1, hi)
+    return list(messages[2 * lo :]), 2 * lo
