@@ -5,7 +5,9 @@ Chinese metric convention (``key=value`` spellings work too: ``tokenizer=char``)
 Each line of FILE is an object with string ``prediction`` and ``reference`` and optionally ``task`` and
 ``department`` (string or null). A table goes to stderr; the LAST stdout line is one JSON object:
 ``{rouge1 … distinct2[, sacrebleu], n, [by_task], [by_department], [ci95], convention}``. A malformed line
-prints ``FILE:LINE: reason`` and exits with status 2. The library: :mod:`pedgpt.evaluation.scoring`.
+prints ``FILE:LINE: reason`` and exits with status 2. Rows with an empty reference are excluded and
+counted (``excluded.empty_reference``; a line on stderr says how many). The library:
+:mod:`pedgpt.evaluation.scoring`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 
 from pedgpt.common.errors import PedgptError, UsageError
@@ -54,11 +57,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser().parse(argv)
         if args.bootstrap < 0:
             raise UsageError("--bootstrap must be ≥ 0")
-        pairs = read_pairs(args.file)
+        excluded: Counter = Counter()
+        pairs = read_pairs(args.file, excluded)
     except PedgptError as e:
         print(f"pedgpt.score: {e}" if isinstance(e, UsageError) else e, file=sys.stderr)
         return 2
-    report = build_report(pairs, args.tokenizer, args.convention, args.bootstrap, args.empty, args.seed, args.workers)
+    if excluded["empty_reference"]:
+        print(
+            f"pedgpt.score: {excluded['empty_reference']} of {len(pairs) + excluded['empty_reference']} rows have an "
+            "empty reference and are excluded from every score",
+            file=sys.stderr,
+        )
+    report = build_report(
+        pairs, args.tokenizer, args.convention, args.bootstrap, args.empty, args.seed, args.workers, excluded
+    )
     print_table(report)
     print(json.dumps(report, ensure_ascii=False))
     return 0

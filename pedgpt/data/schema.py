@@ -10,6 +10,14 @@ Record types
   the upstream ``source`` and a stable ``id``; the loss covers assistant turns only.
 * :class:`PreferencePair` – a prompt conversation (history + final user turn), a chosen and a rejected answer.
 * :class:`EvalItem`      – a prompt with a reference answer (or multiple-choice options), for evaluation suites.
+
+Conversations (``messages`` / ``prompt``) start with a user turn and alternate user / assistant; an
+instruction ends with an assistant turn, a preference or evaluation prompt with a user turn.
+
+Reading (:func:`read_jsonl`, :func:`from_dict`) is strict: every field must have its declared JSON type
+(text where text belongs, never a boolean, number, object or ``null`` in a text field; ``NaN`` /
+``Infinity`` are not JSON), ``split`` must be one of :data:`SPLITS`, and a bad line raises
+:class:`RecordError` ``path:line: …`` naming the field.
 """
 
 from __future__ import annotations
@@ -17,9 +25,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from pedgpt.common.errors import DataError
 
 # --- tasks --------------------------------------------------------------------------------------------
 #: Task vocabulary. The order is the task-id order used by task routers; append, never reorder.
@@ -38,16 +49,31 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant")
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 
 
-class RecordError(ValueError):
-    """A record that does not fit the schema. The message names the field."""
+class RecordError(DataError):
+    """A record that does not fit the schema. The message names the field (and, from :func:`read_jsonl`, the
+    file and line). A :class:`~pedgpt.common.errors.PedgptError`: entry points print it as one line."""
 
 
 def task_id(task: str) -> int:
     """Map a task name to its id; unknown names raise with the vocabulary listed."""
     try:
         return TASK_TO_ID[task]
-    except KeyError:
+    except (KeyError, TypeError):
         raise RecordError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}") from None
+
+
+def json_type(value: Any) -> str:
+    """A value's JSON type for messages: ``bool (true)``, ``number (3)``, ``NaN``, ``Infinity``, ``object``,
+    ``list``, ``null``, ``text``."""
+    if isinstance(value, bool):
+        return f"bool ({'true' if value else 'false'})"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, (int, float)):
+        return f"number ({value})"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    return {dict: "object", type(None): "null", str: "text"}.get(type(value), type(value).__name__)
 
 
 def stable_id(*parts: Any) -> str:
@@ -63,17 +89,33 @@ class Message:
     content: str
 
     def __post_init__(self) -> None:
-        if self.role not in ROLES:
+        if not isinstance(self.role, str) or self.role not in ROLES:
             raise RecordError(f"message role {self.role!r} is not one of {ROLES}")
         if not isinstance(self.content, str):
-            raise RecordError(f"message content must be a string, got {type(self.content).__name__}")
+            raise RecordError(f"message content must be a string, got {json_type(self.content)}")
 
 
-def _messages(raw: Iterable[Any]) -> list[Message]:
+def _messages(raw: Iterable[Any], field: str = "messages") -> list[Message]:
+    if not isinstance(raw, (list, tuple)):
+        raise RecordError(f"field {field!r} must be a list of messages, got {json_type(raw)}")
     out = []
-    for m in raw:
-        out.append(m if isinstance(m, Message) else Message(role=m["role"], content=m["content"]))
+    for i, m in enumerate(raw):
+        if isinstance(m, Message):
+            out.append(m)
+            continue
+        if not isinstance(m, dict) or set(m) != {"role", "content"}:
+            got = sorted(m) if isinstance(m, dict) else json_type(m)
+            raise RecordError(f"{field}[{i}] must be an object with `role` and `content`, got {got}")
+        out.append(Message(role=m["role"], content=m["content"]))
     return out
+
+
+def _check_turns(messages: list[Message], what: str) -> None:
+    """Turns start with a user message and alternate user / assistant."""
+    for i, m in enumerate(messages):
+        want = ("user", "assistant")[i % 2]
+        if m.role != want:
+            raise RecordError(f"{what} must alternate user/assistant from a user turn: message {i} is {m.role}")
 
 
 @dataclass
@@ -109,6 +151,7 @@ class Instruction:
             raise RecordError("instruction must end with an assistant message")
         if any(m.role == "system" for m in self.messages):
             raise RecordError("put the system prompt in `system`, not in `messages`")
+        _check_turns(self.messages, "instruction messages")
         if not self.id:
             self.id = stable_id(self.source, [dataclasses.asdict(m) for m in self.messages])
 
@@ -137,10 +180,11 @@ class PreferencePair:
     kind: str = field(default="preference", init=False)
 
     def __post_init__(self) -> None:
-        self.prompt = _messages(self.prompt)
+        self.prompt = _messages(self.prompt, "prompt")
         task_id(self.task)
         if not self.prompt or self.prompt[-1].role != "user":
             raise RecordError("preference prompt must end with a user message")
+        _check_turns(self.prompt, "preference prompt")
         if not self.id:
             self.id = stable_id(self.source, [dataclasses.asdict(m) for m in self.prompt], self.chosen, self.rejected)
 
@@ -170,10 +214,11 @@ class EvalItem:
     kind: str = field(default="eval", init=False)
 
     def __post_init__(self) -> None:
-        self.prompt = _messages(self.prompt)
+        self.prompt = _messages(self.prompt, "prompt")
         task_id(self.task)
         if not self.prompt or self.prompt[-1].role != "user":
             raise RecordError("evaluation prompt must end with a user message")
+        _check_turns(self.prompt, "evaluation prompt")
         if not self.id:
             self.id = stable_id(self.suite, self.source, [dataclasses.asdict(m) for m in self.prompt])
 
@@ -227,18 +272,57 @@ def to_dict(record: Record) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None and not (k == "meta" and not v)}
 
 
+def _is_text(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+#: declared field type (as annotated) → (check, what the message says it must be)
+_FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "str": (_is_text, "text"),
+    "str | None": (lambda v: v is None or _is_text(v), "text or null"),
+    "int | None": (lambda v: v is None or _is_int(v), "an integer or null"),
+    "list[str]": (lambda v: isinstance(v, list) and all(map(_is_text, v)), "a list of texts"),
+    "list[str] | None": (
+        lambda v: v is None or (isinstance(v, list) and all(map(_is_text, v))),
+        "a list of texts or null",
+    ),
+    "list[Message]": (lambda v: isinstance(v, list), "a list of messages"),
+    "dict[str, Any]": (lambda v: isinstance(v, dict), "an object"),
+}
+
+
+def _check_fields(cls: type, kind: str, d: dict[str, Any]) -> None:
+    """Every present field has its declared type; ``split`` is one of :data:`SPLITS` (or null)."""
+    for f in dataclasses.fields(cls):
+        if f.name not in d or not f.init:
+            continue
+        check, want = _FIELD_TYPES[str(f.type)]
+        if not check(d[f.name]):
+            raise RecordError(f"field {f.name!r} of a {kind} record must be {want}, got {json_type(d[f.name])}")
+    if d.get("split") is not None and d["split"] not in SPLITS:
+        raise RecordError(f"field 'split' must be one of {', '.join(SPLITS)} or null, got {d['split']!r}")
+
+
 def from_dict(d: dict[str, Any], kind: str | None = None) -> Record:
-    """Inverse of :func:`to_dict`. ``kind`` overrides/supplies the record type."""
+    """Inverse of :func:`to_dict`. ``kind`` overrides/supplies the record type. Strict: every field must
+    have its declared type (see the module doc); violations raise :class:`RecordError` naming the field."""
+    if not isinstance(d, dict):
+        raise RecordError(f"a record must be a JSON object, got {json_type(d)}")
     d = dict(d)
     kind = kind or d.pop("kind", None)
     d.pop("kind", None)
-    if kind not in RECORD_TYPES:
+    if not isinstance(kind, str) or kind not in RECORD_TYPES:
         raise RecordError(f"unknown record kind {kind!r}; known: {', '.join(RECORD_TYPES)}")
     cls = RECORD_TYPES[kind]
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = set(d) - names
     if unknown:
         raise RecordError(f"unknown field(s) {sorted(unknown)} for a {kind} record")
+    _check_fields(cls, kind, d)
     try:
         return cls(**d)
     except TypeError as e:  # missing required field
@@ -259,17 +343,51 @@ def write_jsonl(path: str, records: Iterable[Record]) -> int:
     return n
 
 
+def _no_constant(name: str) -> Any:
+    raise RecordError(f"{name} is not a JSON value (non-finite numbers are not allowed)")
+
+
+def _lone_surrogate(obj: Any, where: str) -> str | None:
+    """The path of the first string in ``obj`` holding a lone surrogate (text that is not valid Unicode)."""
+    if isinstance(obj, str):
+        return where if any("\ud800" <= ch <= "\udfff" for ch in obj) else None
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for k, v in items:
+        found = _lone_surrogate(v, f"{where}.{k}" if isinstance(k, str) else f"{where}[{k}]")
+        if found:
+            return found
+    return None
+
+
+def loads_record(line: str, kind: str | None = None) -> Record:
+    """One JSONL line → a record (strict; ``NaN`` / ``Infinity``, too-deep nesting and text that is not
+    valid Unicode — a lone surrogate escape such as ``"\\ud800"`` — rejected)."""
+    try:
+        obj = json.loads(line, parse_constant=_no_constant)
+    except RecursionError:
+        raise RecordError("JSON nested too deeply") from None
+    if "\\u" in line:  # only escapes can produce a lone surrogate
+        bad = _lone_surrogate(obj, "record")
+        if bad:
+            raise RecordError(f"{bad.removeprefix('record.')} holds invalid Unicode (a lone surrogate)")
+    return from_dict(obj, kind)
+
+
 def read_jsonl(path: str, kind: str | None = None) -> Iterator[Record]:
-    """Read records; a malformed line raises ``RecordError`` naming the file and line number."""
+    """Read records; a malformed line raises ``RecordError`` ``path:line: reason`` naming the field.
+
+    A UTF-8 byte-order mark at the start of the file is dropped."""
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
                 raise RecordError(f"{path}:{lineno}: not UTF-8 ({e.reason} at byte {e.start})") from None
+            if lineno == 1:
+                line = line.removeprefix("\ufeff")
             if not line.strip():
                 continue
             try:
-                yield from_dict(json.loads(line), kind)
-            except (json.JSONDecodeError, RecordError, KeyError, TypeError) as e:
+                yield loads_record(line, kind)
+            except (ValueError, KeyError, TypeError, AttributeError) as e:  # JSONDecodeError, RecordError
                 raise RecordError(f"{path}:{lineno}: {e}") from None

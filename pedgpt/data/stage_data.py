@@ -2,6 +2,11 @@
 
 ``data.root`` null → the team-written demo corpus (``pedgpt.data.corpus.demo``); otherwise a directory laid
 out by ``python -m pedgpt.data.build`` (``cpt/``, ``sft/``, ``dfpo/`` with ``train.jsonl`` / ``dev.jsonl``).
+
+Opening a built corpus verifies its manifest first (:func:`pedgpt.data.corpus.manifest.verify_corpus`: a
+directory without ``manifest.json``, or whose files differ from it, is refused with one line), then reads
+records strictly (:func:`pedgpt.data.schema.read_jsonl`: ``path:line:`` errors naming the field) — all
+before any tokenizer is trained.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from typing import Any
 
 from pedgpt.common.errors import ConfigError
 from pedgpt.data.corpus.demo import build_demo_corpus
-from pedgpt.data.schema import PEDIATRIC_TASKS, Instruction, PreferencePair, PretrainText, read_jsonl
+from pedgpt.data.corpus.manifest import verify_corpus
+from pedgpt.data.schema import PEDIATRIC_TASKS, Instruction, PreferencePair, PretrainText, RecordError, read_jsonl
 
 
 @functools.lru_cache(maxsize=4)
@@ -29,13 +35,9 @@ def _split(records: list, split: str) -> list:
 
 
 def _read(root: str, sub: str, split: str) -> list:
-    path = os.path.join(root, sub, f"{split}.jsonl")
-    if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"{path}: missing (data.root={root} is not a built PedCorpus; "
-            f"build one with `python -m pedgpt.data.build source_dir=... out_dir={root}`)"
-        )
-    return list(read_jsonl(path))
+    rel = f"{sub}/{split}.jsonl"
+    verify_corpus(root, need=[rel])
+    return list(read_jsonl(os.path.join(root, rel)))
 
 
 def corpus_part(data_cfg: Any, part: str, split: str) -> list:
@@ -106,16 +108,30 @@ def count_skips(counter: Counter) -> dict[str, int]:
 
 
 def has_record(path: str, want: Callable[[dict], bool] = lambda rec: True) -> bool:
-    """Whether a JSONL file holds a record satisfying ``want`` (stops at the first one)."""
-    with open(path, encoding="utf-8") as f:
-        return any(line.strip() and want(json.loads(line)) for line in f)
+    """Whether a JSONL file holds a record satisfying ``want`` (stops at the first one); a line that is not
+    a JSON object raises ``RecordError`` ``path:line: …``."""
+    with open(path, encoding="utf-8-sig") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except (ValueError, RecursionError) as e:
+                raise RecordError(f"{path}:{lineno}: invalid JSON ({type(e).__name__})") from None
+            if not isinstance(rec, dict):
+                raise RecordError(f"{path}:{lineno}: a record must be a JSON object")
+            if want(rec):
+                return True
+    return False
 
 
 def require_records(
     root: str, sub: str, split: str, message: str, want: Callable[[dict], bool] = lambda rec: True
 ) -> None:
     """Startup check of a built PedCorpus: ``root/sub/split.jsonl`` must hold a record satisfying ``want``;
-    otherwise :class:`ConfigError` with ``message`` (``{path}`` is filled in)."""
+    otherwise :class:`ConfigError` with ``message`` (``{path}`` is filled in). The corpus's manifest is
+    verified first (:class:`~pedgpt.data.corpus.manifest.CorpusError`, one line)."""
+    verify_corpus(root, need=[f"{sub}/{split}.jsonl"])
     path = os.path.join(root, sub, f"{split}.jsonl")
     if not has_record(path, want):
         raise ConfigError(message.format(path=path))

@@ -10,6 +10,10 @@ Each line of FILE is an object with string ``prediction`` and ``reference`` and 
 hold objects of the overall shape, ``ci95`` maps each key to ``[low, high]`` (percentile bootstrap over
 samples, overall scores only), and scores are means ×100 (``null`` where no sample counts). A malformed
 line prints ``FILE:LINE: reason`` and exits with status 2.
+
+A row whose reference is empty (or only whitespace) has nothing to score against: it is excluded, never
+scored as 0, and counted in ``excluded: {"empty_reference": k}`` (the table's caption says so too; ``n``
+counts the scored rows). A file whose every reference is empty is an error.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import math
 import multiprocessing
 import sys
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,10 +47,12 @@ class Pair:
     department: str | None = None
 
 
-def read_pairs(path: str) -> list[Pair]:
-    """Parse FILE; raises :class:`InputError` ``FILE:LINE: reason`` on the first malformed line."""
+def read_pairs(path: str, excluded: Counter | None = None) -> list[Pair]:
+    """Parse FILE; raises :class:`InputError` ``FILE:LINE: reason`` on the first malformed line. Rows with an
+    empty reference are left out and counted in ``excluded["empty_reference"]``."""
+    excluded = excluded if excluded is not None else Counter()
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             lines = f.readlines()
     except OSError as e:
         raise InputError(f"{path}: {e.strerror or e}") from None
@@ -56,11 +63,18 @@ def read_pairs(path: str) -> list[Pair]:
         if not line.strip():
             continue
         try:
-            pairs.append(_parse(line))
+            pair = _parse(line)
         except ValueError as e:
             raise InputError(f"{path}:{lineno}: {e}") from None
+        if not pair.reference.strip():
+            excluded["empty_reference"] += 1
+            continue
+        pairs.append(pair)
     if not pairs:
-        raise InputError(f"{path}: no records")
+        n = excluded["empty_reference"]
+        raise InputError(
+            f"{path}: no records with a non-empty reference ({n} excluded)" if n else f"{path}: no records"
+        )
     return pairs
 
 
@@ -140,8 +154,10 @@ def build_report(
     empty: str = "zero",
     seed: int = 0,
     workers: int = 1,
+    excluded: Counter | None = None,
 ) -> dict:
-    """The JSON object that ``python -m pedgpt.score`` prints last."""
+    """The JSON object that ``python -m pedgpt.score`` prints last (``excluded``: rows left out by
+    :func:`read_pairs`, reported as ``excluded``)."""
     scores = score_pairs(pairs, tokenizer, empty, workers)
     stats = None
     if convention == "sacrebleu":
@@ -160,13 +176,17 @@ def build_report(
     if n_bootstrap:
         report["ci95"] = confidence_intervals(scores, stats, n_bootstrap, seed)
     report["convention"] = text.describe_convention(tokenizer, empty, sacrebleu=convention == "sacrebleu")
+    report["excluded"] = {"empty_reference": int((excluded or Counter())["empty_reference"])}
     return report
 
 
 def print_table(report: dict, file=sys.stderr) -> None:
     """The overall and per-group scores as a rich table."""
     keys = [k for k in (*text.KEYS, "sacrebleu") if k in report]
-    table = Table(title="Chinese generation scores (×100)", caption=report["convention"])
+    caption = report["convention"]
+    if report.get("excluded", {}).get("empty_reference"):
+        caption += f"; {report['excluded']['empty_reference']} rows with an empty reference excluded"
+    table = Table(title="Chinese generation scores (×100)", caption=caption)
     for col in ("group", *keys, "n"):
         table.add_column(col, justify="left" if col == "group" else "right")
 

@@ -16,10 +16,12 @@ from hydra import initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import open_dict
 
-from helpers import CONF, ROOT, compose
+from helpers import CONF, FIXTURES, ROOT, compose
 from pedgpt.common.errors import CheckpointError, ConfigError
 from pedgpt.data.corpus.build import convert_file
 from pedgpt.data.corpus.clean import Limits, clean_record
+from pedgpt.data.corpus.manifest import CorpusError, verify_corpus, write_manifest
+from pedgpt.data.corpus.skips import SkipLog
 from pedgpt.data.corpus.sources import SourceError, Unusable, detect_format, read_rows
 from pedgpt.data.encode import encode_instructions, encode_pairs, encode_texts
 from pedgpt.data.schema import Instruction, Message, PreferencePair, RecordError, read_jsonl
@@ -85,6 +87,12 @@ DATA_ERRORS = {
         (CSV_HEADER + CSV_ROW).encode() + "儿科,咳嗽,".encode("gbk") + b"\xff\xfe,x\n",
         ":3: undecodable bytes for utf-8-sig (invalid start byte",
     ),
+    "jsonl_nested_too_deeply": (
+        "a.jsonl",
+        lines(CONSULT) + '{"question": ' + "[" * 100_000 + "]" * 100_000 + "}\n",
+        ":2: malformed JSON (nested too deeply)",
+    ),
+    "json_array_nested_too_deeply": ("a.json", "[" * 100_000 + "]" * 100_000, ":1: malformed JSON (nested too deeply)"),
 }
 
 
@@ -98,6 +106,7 @@ def test_bad_data_file_names_file_and_line(tmp_path, case):
 
 
 DATA_SKIPS = {
+    "jsonl_nested_too_deeply": {"malformed_json": 1},
     "jsonl_malformed_json": {"malformed_json": 1},
     "jsonl_wrong_encoding": {"undecodable": 1},
     "jsonl_line_not_an_object": {"not_an_object": 1},
@@ -111,6 +120,42 @@ def test_bad_data_lines_are_counted_with_skip_invalid(tmp_path, case):
     good, skipped = rows(write(tmp_path / name, data), skip_invalid=True)
     assert skipped == DATA_SKIPS[case]
     assert len(good) == 1
+
+
+def test_utf8_bom_at_the_start_of_a_jsonl_file_is_dropped(tmp_path):
+    path = write(tmp_path / "a.jsonl", b"\xef\xbb\xbf" + lines(CONSULT, CONSULT).encode())
+    good, skipped = rows(path)
+    assert skipped == {} and [row for _, row in good] == [CONSULT, CONSULT]
+
+
+# == typed fields of source records: `path:line: field …`, or counted with skip_invalid ===================
+TYPED = {
+    c["case"]: c
+    for c in map(json.loads, (FIXTURES / "bad_inputs" / "typed_fields.jsonl").read_text(encoding="utf-8").splitlines())
+}
+
+
+def typed_source(tmp_path, case):
+    c = TYPED[case]
+    return write(tmp_path / f"{c['format']}.jsonl", c["good"] + "\n" + c["bad"] + "\n")
+
+
+@pytest.mark.parametrize("case", sorted(TYPED))
+def test_bad_source_value_names_file_line_and_field(tmp_path, case):
+    path = typed_source(tmp_path, case)
+    with pytest.raises(SourceError) as e:
+        convert_file(path, build_cfg("progress=false"), SkipLog())
+    assert str(e.value) == f"{path}:2: {TYPED[case]['message']}"
+
+
+def test_bad_source_values_are_counted_with_skip_invalid(tmp_path):
+    for case, c in sorted(TYPED.items()):
+        (tmp_path / case).mkdir()
+        path = typed_source(tmp_path / case, case)
+        skipped = SkipLog()
+        out = convert_file(path, build_cfg("progress=false", "skip_invalid=true"), skipped)
+        assert dict(skipped) == {c["reason"]: 1} and len(out) == 1, case  # the good line is kept
+        assert skipped.examples[c["reason"]] == [{"where": f"{path}:2", "detail": c["message"]}], case
 
 
 def test_unrecognised_record_format_names_the_keys(tmp_path):
@@ -198,6 +243,50 @@ RECORD_ERRORS = {
         ":1: instruction must end with an assistant message",
     ),
     "empty_message_list": (lines({**INSTR, "messages": []}), ":1: instruction must end with an assistant message"),
+    "content_true": (
+        lines({**INSTR, "messages": [{"role": "user", "content": "问"}, {"role": "assistant", "content": True}]}),
+        ":1: message content must be a string, got bool (true)",
+    ),
+    "content_null": (
+        lines({**INSTR, "messages": [{"role": "user", "content": "问"}, {"role": "assistant", "content": None}]}),
+        ":1: message content must be a string, got null",
+    ),
+    "message_not_an_object": (
+        lines({**INSTR, "messages": ["问", "答"]}),
+        ":1: messages[0] must be an object with `role` and `content`, got text",
+    ),
+    "assistant_only_instruction": (
+        lines({**INSTR, "messages": [{"role": "assistant", "content": "答"}]}),
+        ":1: instruction messages must alternate user/assistant from a user turn: message 0 is assistant",
+    ),
+    "system_turn_in_messages": (
+        lines({**INSTR, "messages": [{"role": "system", "content": "你是医生"}, *INSTR["messages"]]}),
+        ":1: put the system prompt in `system`, not in `messages`",
+    ),
+    "pretrain_text_number": (
+        lines({"kind": "pretrain", "text": 3}),
+        ":1: field 'text' of a pretrain record must be text, got number (3)",
+    ),
+    "chosen_object": (
+        lines({"kind": "preference", "prompt": INSTR["messages"][:1], "chosen": {"text": "x"}, "rejected": "y"}),
+        ":1: field 'chosen' of a preference record must be text, got object",
+    ),
+    "nan_token": (
+        '{"kind": "pretrain", "text": NaN}\n',
+        ":1: NaN is not a JSON value (non-finite numbers are not allowed)",
+    ),
+    "unknown_split": (
+        lines({**INSTR, "split": "validation"}),
+        ":1: field 'split' must be one of train, dev, test or null, got 'validation'",
+    ),
+    "lone_surrogate": (
+        lines(INSTR).replace('"答"', '"答\\udc00"'),
+        ":1: messages[1].content holds invalid Unicode (a lone surrogate)",
+    ),
+    "nested_too_deeply": (
+        '{"kind": "pretrain", "text": ' + "[" * 100_000 + "]" * 100_000 + "}\n",
+        ":1: JSON nested too deeply",
+    ),
 }
 
 
@@ -214,6 +303,21 @@ def test_stage_corpus_in_a_wrong_encoding_names_file_and_line(tmp_path):
     path = write(tmp_path / "train.jsonl", lines(INSTR).encode() + lines(INSTR).replace("答", "咳").encode("gbk"))
     with pytest.raises(RecordError, match=rf"^{path}:2: "):
         list(read_jsonl(path))
+
+
+def test_stage_corpus_with_a_utf8_bom_reads(tmp_path):
+    path = write(tmp_path / "train.jsonl", b"\xef\xbb\xbf" + lines(INSTR, INSTR).encode())
+    assert [r.response for r in read_jsonl(path)] == ["答", "答"]
+
+
+def test_hostile_stage_corpus_fails_before_the_tokenizer_is_trained(tmp_path):
+    from pedgpt.training.init_export import tokenizer_texts
+
+    bad = {**INSTR, "messages": [{"role": "user", "content": "问"}, {"role": "assistant", "content": True}]}
+    files = {**SFT_FILES, "sft/train.jsonl": lines(INSTR, bad), "cpt/train.jsonl": "", "dfpo/train.jsonl": ""}
+    root = corpus(tmp_path, **files)
+    with pytest.raises(RecordError, match=rf"^{root}/sft/train.jsonl:2: message content must be a string, got bool"):
+        tokenizer_texts(compose([f"data.root={root}"]))
 
 
 def test_instruction_without_task_reads_as_general(tmp_path):
@@ -335,9 +439,11 @@ def test_unknown_override_is_a_hydra_error():
 
 
 def corpus(root, **files):
+    """A hand-written corpus, sealed with a manifest as the builder would (readers refuse one without)."""
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text, encoding="utf-8")
+    write_manifest(str(root))
     return root
 
 
@@ -355,6 +461,36 @@ def test_dfpo_without_preference_data(tmp_path):
 def test_data_root_that_is_not_a_built_corpus(tmp_path):
     with pytest.raises(ConfigError, match=rf"^data.root: {tmp_path}/cpt/train.jsonl is missing \(stage cpt needs it\)"):
         validate(compose([f"data.root={tmp_path}"]))
+
+
+def test_data_root_without_a_manifest(tmp_path):
+    from pedgpt.data.stage_data import corpus_part
+
+    root = tmp_path / "c"
+    root.mkdir()
+    (root / "sft").mkdir()
+    (root / "sft" / "train.jsonl").write_text(lines(INSTR), encoding="utf-8")
+    with pytest.raises(
+        CorpusError,
+        match=rf"^data.root: {root} has no manifest.json \(not a complete PedCorpus build; rebuild it with "
+        rf"`python -m pedgpt.data.build source_dir=... out_dir={root}`\)$",
+    ):
+        corpus_part(compose([f"data.root={root}"]).data, "sft", "train")
+
+
+def test_data_root_cut_after_the_build(tmp_path):
+    from pedgpt.data.stage_data import corpus_part
+
+    root = corpus(tmp_path, **{"sft/train.jsonl": lines(INSTR, INSTR, INSTR), "sft/dev.jsonl": lines(INSTR)})
+    with pytest.raises(CorpusError, match=r"dfpo/train.jsonl is not part of this build"):
+        verify_corpus(str(root), need=["dfpo/train.jsonl"])
+    path = root / "sft" / "train.jsonl"
+    path.write_text(lines(INSTR), encoding="utf-8")  # what a killed writer used to leave: fewer whole lines
+    n = len(lines(INSTR).encode())
+    with pytest.raises(
+        CorpusError, match=rf"^data.root: {path} has {n} bytes, manifest.json says {3 * n} \(cut or changed since"
+    ):
+        corpus_part(compose([f"data.root={root}"]).data, "sft", "train")
 
 
 def test_task_router_without_task_labels(tmp_path):
@@ -515,6 +651,99 @@ def test_score_cli_bad_file_exits_2_naming_file_and_line(tmp_path, capsys, case)
     assert capsys.readouterr().err.strip().startswith(path + fragment)
 
 
+def test_score_cli_counts_empty_references_as_excluded(tmp_path, capsys):
+    from pedgpt.score import main
+
+    path = write(
+        tmp_path / "preds.jsonl",
+        lines({"prediction": "多喝水", "reference": "多喝水"}, {"prediction": "多喝水", "reference": "  "}),
+    )
+    assert main([path, "--workers", "1"]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["n"] == 1 and report["excluded"] == {"empty_reference": 1}
+    assert "1 of 2 rows have an empty reference and are excluded from every score" in err
+
+
+def test_score_cli_file_with_only_empty_references(tmp_path, capsys):
+    from pedgpt.score import main
+
+    path = write(tmp_path / "preds.jsonl", lines({"prediction": "多喝水", "reference": ""}))
+    assert main([path]) == 2
+    assert capsys.readouterr().err.strip() == f"{path}: no records with a non-empty reference (1 excluded)"
+
+
+def test_judge_url_credentials_are_never_echoed(tmp_path):
+    from pedgpt.evaluation.judging.backends import HTTPJudge, JudgeError
+
+    judge = HTTPJudge(base_url="http://alice:hunter2@127.0.0.1:9/v1?token=abc123&mode=x", model="m", retries=0)
+    with pytest.raises(JudgeError) as e:
+        judge.judge(["问题"])
+    shown = [str(e.value), repr(judge), json.dumps(judge.describe())]
+    assert str(e.value) == "http://***@127.0.0.1:9/v1/chat/completions?token=***&mode=*** failed: ConnectError"
+    assert not [x for x in shown if "hunter2" in x or "alice" in x or "abc123" in x]
+
+
+def test_rewrite_endpoint_credentials_are_never_echoed():
+    from pedgpt.data.corpus.rewrite import chat_completion
+
+    with pytest.raises(RuntimeError) as e:
+        chat_completion("http://bob:s3cret@127.0.0.1:9/v1?key=k9", "m", [{"role": "user", "content": "x"}], timeout=2)
+    assert str(e.value).startswith("rewrite: POST http://***@127.0.0.1:9/v1/chat/completions?key=*** failed")
+    assert "s3cret" not in str(e.value) and "k9" not in str(e.value)
+
+
+def test_rewrite_reply_without_text_keeps_the_templated_answer():
+    from omegaconf import OmegaConf
+
+    from helpers.stub_openai import ChatStub, serving
+    from pedgpt.data.corpus.rewrite import rewrite_records
+
+    replies = iter([None, 7, {"text": "x"}, "  ", "润色后的回答。"])
+
+    class Stub(ChatStub):
+        def reply(self, body):
+            return next(replies)
+
+    recs = [
+        Instruction(messages=[Message("user", f"问{i}"), Message("assistant", f"模板回答{i}。")], task="medkqa")
+        for i in range(5)
+    ]
+    counts = Counter()
+    with serving(Stub) as url:
+        cfg = OmegaConf.create({"base_url": url, "model": "m", "api_key_env": "", "tasks": ["medkqa"], "timeout_s": 5})
+        out = rewrite_records(recs, cfg, counts)
+    assert [r.response for r in out] == ["模板回答0。", "模板回答1。", "模板回答2。", "模板回答3。", "润色后的回答。"]
+    assert dict(counts) == {
+        "kept_original:null_content": 1,
+        "kept_original:non_text_content": 2,
+        "kept_original:empty_content": 1,
+        "rewritten": 1,
+    }
+
+
+@pytest.mark.timeout(300, method="thread")
+def test_one_megabyte_document_trains_the_tokenizer_quickly():
+    """A 1 MB document with no punctuation (one endless pre-token) used to keep BPE training busy for hours.
+    It is now cut into pieces and sampled: it trains no slower than the same text split into short documents.
+    (The timeout is for a regression, which would never return.)"""
+    import time
+
+    from pedgpt.models.tokenizer import train_bpe_tokenizer
+
+    words = ["宝宝发烧三天精神尚可" * 3, "手足口病多见于五岁以下儿童口腔和手足出现疱疹", "小儿肺炎常有发热咳嗽气促"]
+    text = "".join(words * (1_000_000 // sum(map(len, words)) + 1))[:1_000_000]
+    short = [text[i : i + 200] for i in range(0, len(text), 200)]
+    t0 = time.perf_counter()
+    train_bpe_tokenizer(short, vocab_size=500)
+    t_short = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tok = train_bpe_tokenizer([text], vocab_size=500)
+    t_long = time.perf_counter() - t0
+    assert t_long < 3 * t_short + 1.0, (t_long, t_short)
+    assert len(tok("宝宝发烧", add_special_tokens=False)["input_ids"]) <= 4  # it did learn merges
+
+
 def train_cli(*args):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
@@ -528,10 +757,45 @@ def test_train_cli_unknown_override_is_a_hydra_error(tmp_path):
     assert "Could not override 'sft.max_stepz'." in r.stderr and "Key 'max_stepz' is not in struct" in r.stderr
 
 
+def test_build_cli_of_an_empty_source_exits_1_with_one_line(tmp_path):
+    (tmp_path / "src").mkdir()
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pedgpt.data.build",
+            f"source_dir={tmp_path}/src",
+            f"out_dir={tmp_path}/out",
+            "progress=false",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 1 and not (tmp_path / "out").exists()
+    assert r.stderr.strip().splitlines() == [
+        f"error: source_dir={tmp_path}/src: the build kept no training record (cpt/train.jsonl, sft/train.jsonl, "
+        f"dfpo/train.jsonl would all be empty; 0 source rows read, skipped: none); nothing written to {tmp_path}/out"
+    ]
+
+
 def test_train_cli_config_error_exits_2_with_one_line(tmp_path):
     r = train_cli("+experiment=sft_demo", "sft.batch_size=0", f"hydra.run.dir={tmp_path}")
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1] == "config error: sft.batch_size: must be positive, got 0"
+
+
+def test_train_cli_hostile_data_root_exits_2_with_one_line(tmp_path):
+    bad = {**INSTR, "messages": [{"role": "assistant", "content": "答"}]}
+    files = {**SFT_FILES, "sft/train.jsonl": lines(INSTR, bad), "cpt/train.jsonl": "", "dfpo/train.jsonl": ""}
+    root = corpus(tmp_path / "corpus", **files)
+    r = train_cli("+experiment=sft_demo", f"data.root={root}", f"hydra.run.dir={tmp_path}/run")
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"error: {root}/sft/train.jsonl:2: instruction messages must alternate user/assistant from a user turn: "
+        "message 0 is assistant"
+    )
 
 
 # == data that encodes to nothing ==========================================================================

@@ -102,10 +102,13 @@ class NearDupIndex:
         self.hashes[key] = m
 
 
-def dedup(records: Sequence[Record], cfg: DedupConfig) -> tuple[list[Record], Counter]:
+def dedup(
+    records: Sequence[Record], cfg: DedupConfig, log: list[tuple[Record, str]] | None = None
+) -> tuple[list[Record], Counter]:
     """Keep the first of each exact / near-duplicate group (by :func:`qa_text`), in the given order.
 
-    Returns the kept records and a counter ``{"exact_duplicate": n, "near_duplicate": m}``.
+    Returns the kept records and a counter ``{"exact_duplicate": n, "near_duplicate": m}``; ``log`` (if
+    given) receives ``(removed record, reason)`` for every removal.
     """
     seen: set[str] = set()
     index = NearDupIndex(cfg)
@@ -116,11 +119,15 @@ def dedup(records: Sequence[Record], cfg: DedupConfig) -> tuple[list[Record], Co
         digest = hashlib.sha1(canonical(text).encode("utf-8")).hexdigest()
         if digest in seen:
             removed["exact_duplicate"] += 1
+            if log is not None:
+                log.append((r, "exact_duplicate"))
             continue
         seen.add(digest)
         m = index.minhash(text)
         if index.match(text, m) is not None:
             removed["near_duplicate"] += 1
+            if log is not None:
+                log.append((r, "near_duplicate"))
             continue
         index.add(f"{i:09d}", text, m)
         kept.append(r)

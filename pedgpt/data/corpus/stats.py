@@ -159,6 +159,34 @@ def markdown(stats: Mapping[str, Any]) -> str:
         f"(by suite: {json.dumps(stats['contamination']['by_suite'], ensure_ascii=False)}).",
         "",
     ]
+    acc = stats.get("accounting")
+    if acc:
+        parts += [
+            "## Accounting (every record kept or skipped for a counted reason)",
+            "",
+            _table(
+                [
+                    ["source rows", acc["rows"]["seen"], acc["rows"]["kept"], sum(acc["rows"]["skipped"].values())],
+                    [
+                        "KG diseases",
+                        acc["diseases"]["read"],
+                        acc["diseases"]["used"],
+                        sum(acc["diseases"]["skipped"].values()),
+                    ],
+                    [
+                        "records",
+                        acc["records"]["made"],
+                        acc["records"]["written"],
+                        sum(acc["records"]["skipped"].values()),
+                    ],
+                ],
+                ["stage", "in", "kept", "skipped"],
+            ),
+            "",
+            f"Where the skipped records came from (the first examples of each reason): "
+            f"`{stats.get('skip_log', 'skipped.jsonl')}`.",
+            "",
+        ]
     return "\n".join(parts)
 
 

@@ -3,7 +3,9 @@
 * :class:`HTTPJudge` — any OpenAI-compatible ``/chat/completions`` endpoint. Base URL, model and key come
   from arguments or the environment (``PEDGPT_JUDGE_BASE_URL`` / ``PEDGPT_JUDGE_MODEL`` /
   ``PEDGPT_JUDGE_API_KEY``, falling back to ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``); the key is held in a
-  private attribute, sent only in the ``Authorization`` header, and never printed, logged or written.
+  private attribute, sent only in the ``Authorization`` header, and never printed, logged or written. A
+  base URL with credentials (``https://user:pass@host/v1?token=…``) is used as given but shown everywhere
+  (errors, ``repr``, ``describe()`` → ``judge.json``) without them (``https://***@host/v1?token=***``).
 * :class:`HFJudge` — a local HF export (``load_for_inference``), greedy answers via ``generate_batch``.
 """
 
@@ -13,6 +15,7 @@ import os
 import time
 from collections.abc import Sequence
 
+from pedgpt.data.corpus.rewrite import endpoint_url, redact_url
 from pedgpt.data.schema import Message
 from pedgpt.inference.generation import GenerationSettings, encode_prompt, generate_batch
 from pedgpt.models.exports import load_for_inference
@@ -46,11 +49,20 @@ class HTTPJudge:
         self._key = _env(api_key_env) if api_key_env else _env("PEDGPT_JUDGE_API_KEY", "OPENAI_API_KEY")
         self.timeout_s, self.max_tokens, self.retries = timeout_s, max_tokens, retries
 
+    @property
+    def shown_url(self) -> str:
+        """The base URL as printed and written: no credentials, no query values."""
+        return redact_url(self.base_url)
+
+    @property
+    def endpoint(self) -> str:
+        return endpoint_url(self.base_url, "/chat/completions")
+
     def __repr__(self) -> str:
-        return f"HTTPJudge(base_url={self.base_url!r}, model={self.model!r}, key={'set' if self._key else 'unset'})"
+        return f"HTTPJudge(base_url={self.shown_url!r}, model={self.model!r}, key={'set' if self._key else 'unset'})"
 
     def describe(self) -> dict[str, str]:
-        return {"backend": "http", "base_url": self.base_url, "model": self.model}
+        return {"backend": "http", "base_url": self.shown_url, "model": self.model}
 
     def _ask(self, client, prompt: str) -> str:
         body = {
@@ -63,7 +75,7 @@ class HTTPJudge:
         last = ""
         for attempt in range(self.retries + 1):
             try:
-                r = client.post(f"{self.base_url}/chat/completions", json=body, headers=headers)
+                r = client.post(self.endpoint, json=body, headers=headers)
             except Exception as e:  # connection problems: retried, then reported by type only
                 last = type(e).__name__
             else:
@@ -71,12 +83,12 @@ class HTTPJudge:
                     try:
                         return r.json()["choices"][0]["message"]["content"] or ""
                     except (ValueError, KeyError, IndexError, TypeError):
-                        raise JudgeError(f"{self.base_url}/chat/completions: unexpected reply shape") from None
+                        raise JudgeError(f"{redact_url(self.endpoint)}: unexpected reply shape") from None
                 last = f"HTTP {r.status_code}"
                 if r.status_code < 500 and r.status_code != 429:
                     break
             time.sleep(min(2**attempt, 8) * 0.25)
-        raise JudgeError(f"{self.base_url}/chat/completions failed: {last}")
+        raise JudgeError(f"{redact_url(self.endpoint)} failed: {last}")
 
     def judge(self, prompts: Sequence[str]) -> list[str]:
         import httpx

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,13 +24,17 @@ from pedgpt.data.corpus.sources import (
     xywy_kg,
 )
 from pedgpt.data.corpus.sources.base import (
+    BadValue,
     Context,
     SourceError,
     Unusable,
+    id_of,
     list_of,
     read_json_rows,
     rng_for,
+    role_of,
     source_name,
+    split_of,
     text_of,
 )
 from pedgpt.data.schema import Record
@@ -88,7 +91,7 @@ def detect_format(first: dict[str, Any], path: str, mapping: dict[str, str] | No
 
 
 def read_rows(
-    path: str, options: dict[str, Any], skip_invalid: bool, skipped: Counter
+    path: str, options: dict[str, Any], skip_invalid: bool, skipped: MutableMapping[str, int]
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """Rows of any supported file: ``.csv`` through :mod:`cmd_csv`, ``.json``/``.jsonl`` as JSON."""
     encodings = options.get("encodings") or {}
@@ -99,16 +102,20 @@ def read_rows(
 
 
 __all__ = [
+    "BadValue",
     "Context",
     "Format",
     "SourceError",
     "Unusable",
     "detect_format",
     "get_format",
+    "id_of",
     "list_of",
     "read_json_rows",
     "read_rows",
     "rng_for",
+    "role_of",
     "source_name",
+    "split_of",
     "text_of",
 ]

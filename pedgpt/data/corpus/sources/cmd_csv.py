@@ -3,6 +3,10 @@
 Upstream CSVs have the header ``department,title,ask,answer`` and are GB18030-encoded; UTF-8 copies work
 too (the encoding is detected, or forced with ``encoding=``). JSONL copies carry ``title``, ``question``
 (title + ask) and ``answer``. Every row becomes a single-turn ``consult`` instruction with source ``cmd``.
+
+Types (JSONL rows; CSV cells are always text): title, ask, question, answer, department and ``src`` are
+text (``null`` = absent), ``id`` text or an integer; anything else is a
+:class:`~pedgpt.data.corpus.sources.base.BadValue` (``bad_type:<field>``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from pedgpt.data.corpus.sources.base import Context, SourceError, Unusable, source_name, text_of
+from pedgpt.data.corpus.skips import count_skip
+from pedgpt.data.corpus.sources.base import Context, SourceError, Unusable, id_of, source_name, split_of, text_of
 from pedgpt.data.schema import Instruction, Message, stable_id
 
 CSV_COLUMNS = ("department", "title", "ask", "answer")
@@ -45,7 +50,7 @@ def _lines(data: bytes, path: str, encoding: str, skip_invalid: bool, skipped: C
                 raise SourceError(
                     f"{path}:{lineno}: undecodable bytes for {encoding} ({e.reason} at byte {e.start})"
                 ) from None
-            skipped["undecodable"] += 1
+            count_skip(skipped, "undecodable", f"{path}:{lineno}", f"{e.reason} at byte {e.start}")
             yield "\n"  # keep physical line numbers aligned
 
 
@@ -77,36 +82,39 @@ def read_csv_rows(
                     f"{path}:{reader.line_num}: CSV row has {len(row)} columns, "
                     f"expected {len(header)} ({','.join(header)})"
                 )
-            skipped["bad_csv_row"] += 1
+            count_skip(
+                skipped, "bad_csv_row", f"{path}:{reader.line_num}", f"{len(row)} columns, expected {len(header)}"
+            )
             continue
         yield reader.line_num, dict(zip(header, row))
 
 
 def convert(row: dict[str, Any], ctx: Context) -> list[Instruction]:
     """One CMD row (CSV or JSONL form) → one ``consult`` instruction with source ``cmd``."""
-    title = text_of(row.get("title"))
-    ask = text_of(row.get("ask"))
-    question = text_of(row.get("question"))
+    title = text_of(row.get("title"), "title")
+    ask = text_of(row.get("ask"), "ask")
+    question = text_of(row.get("question"), "question")
     if not question:
         question = ask if ask.startswith(title) else "\n".join(p for p in (title, ask) if p)
-    answer = text_of(row.get("answer"))
+    answer = text_of(row.get("answer"), "answer")
     if not question:
         raise Unusable("empty_question")
     if not answer:
         raise Unusable("empty_answer")
-    source = source_name(row["src"], ctx.path) if row.get("src") else "cmd"
-    department = text_of(row.get("sub_department")) or text_of(row.get("department"))
+    src = text_of(row.get("src"), "src")
+    source = source_name(src, ctx.path) if src else "cmd"
+    department = text_of(row.get("sub_department"), "sub_department") or text_of(row.get("department"), "department")
     meta = {"dialogue": stable_id("cmd", question)}
     if department:
         meta["department"] = department
-    rid = text_of(row.get("id")) or stable_id("cmd", department, question, answer)
+    rid = id_of(row.get("id")) or stable_id("cmd", department, question, answer)
     return [
         Instruction(
             messages=[Message("user", question), Message("assistant", answer)],
             task="consult",
             source=source,
             id=rid,
-            split=row.get("split") or None,
+            split=split_of(row.get("split")),
             meta=meta,
         )
     ]

@@ -7,6 +7,12 @@ Fields: ``question`` (aliases ``query``, ``instruct``, ``questions``), ``answer`
 dialogues (``病人：…\\n医生：…``) are unrolled into turns. A question with no answer becomes a
 reference-free evaluation item when its source has a suite in ``reference_free_suites``; otherwise it is
 skipped as ``empty_answer``.
+
+Types: question, answer, department and ``src`` are text (``null`` = absent); ``id`` text or an integer;
+``history`` a list of ``[user, assistant]`` text pairs or of ``{role, content}`` objects whose role is one
+of :data:`USER_ROLES` / :data:`ASSISTANT_ROLES` (``from`` / ``value`` spellings too). Anything else is a
+:class:`~pedgpt.data.corpus.sources.base.BadValue` (``bad_type:<field>``, ``bad_role:history.role``). A
+history that does not alternate user/assistant turns is skipped as ``bad_turn_order``.
 """
 
 from __future__ import annotations
@@ -14,7 +20,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pedgpt.data.corpus.sources.base import Context, Unusable, source_name, text_of
+from pedgpt.data.corpus.sources.base import (
+    Context,
+    Unusable,
+    bad_type,
+    first_text,
+    id_of,
+    role_of,
+    source_name,
+    split_of,
+    text_of,
+)
 from pedgpt.data.schema import EvalItem, Instruction, Message, stable_id
 
 QUESTION_KEYS = ("question", "query", "instruct", "questions")
@@ -28,24 +44,41 @@ def detect(keys: set[str]) -> bool:
     return bool(keys & set(QUESTION_KEYS)) and (bool(keys & set(ANSWER_KEYS)) or "history" in keys)
 
 
-def _first(row: dict[str, Any], keys: tuple[str, ...]) -> str:
-    for k in keys:
-        if row.get(k) not in (None, "", []):
-            return text_of(row[k])
-    return ""
+def _turn(turn: dict[str, Any], field: str) -> Message:
+    role_key = "role" if "role" in turn else "from"
+    role = role_of(turn.get(role_key), f"{field}.{role_key}", USER_ROLES | ASSISTANT_ROLES)
+    content_key = "content" if "content" in turn else "value"
+    return Message(
+        "user" if role in USER_ROLES else "assistant", text_of(turn.get(content_key), f"{field}.{content_key}")
+    )
 
 
-def _history(raw: Any) -> list[Message]:
+def _history(raw: Any, field: str = "history") -> list[Message]:
+    """Earlier turns: ``[[user, assistant], ...]`` or ``[{role, content}, ...]``; they must alternate
+    user/assistant from a user turn and end on an assistant turn (else ``bad_turn_order``)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise bad_type(field, "a list of turns", raw)
     msgs: list[Message] = []
-    for turn in raw or []:
+    for turn in raw:
         if isinstance(turn, dict):
-            role = str(turn.get("role") or turn.get("from") or "").lower()
-            content = text_of(turn.get("content") or turn.get("value"))
-            msgs.append(Message("user" if role in USER_ROLES else "assistant", content))
+            msgs.append(_turn(turn, field))
+        elif isinstance(turn, list) and len(turn) == 2:
+            msgs += [
+                Message("user", text_of(turn[0], f"{field}[]")),
+                Message("assistant", text_of(turn[1], f"{field}[]")),
+            ]
         else:
-            user, assistant = (list(turn) + ["", ""])[:2]
-            msgs += [Message("user", text_of(user)), Message("assistant", text_of(assistant))]
+            raise bad_type(f"{field}[]", "a [user, assistant] pair or a {role, content} object", turn)
+    if not alternates(msgs) or len(msgs) % 2:
+        raise Unusable("bad_turn_order")
     return msgs
+
+
+def alternates(msgs: list[Message]) -> bool:
+    """Whether ``msgs`` alternate user / assistant, starting with a user turn."""
+    return all(m.role == ("user", "assistant")[i % 2] for i, m in enumerate(msgs))
 
 
 def unroll_speakers(question: str) -> tuple[list[Message], str]:
@@ -72,8 +105,9 @@ def unroll_speakers(question: str) -> tuple[list[Message], str]:
 
 
 def convert(row: dict[str, Any], ctx: Context) -> list[Instruction | EvalItem]:
-    source = source_name(row.get("src"), ctx.path)
-    question, answer = _first(row, QUESTION_KEYS), _first(row, ANSWER_KEYS)
+    source = source_name(text_of(row.get("src"), "src"), ctx.path)
+    question, answer = first_text(row, QUESTION_KEYS), first_text(row, ANSWER_KEYS)
+    split = split_of(row.get("split"))
     history = _history(row.get("history"))
     if _SPEAKER.match(question):
         extra, question = unroll_speakers(question)
@@ -83,12 +117,15 @@ def convert(row: dict[str, Any], ctx: Context) -> list[Instruction | EvalItem]:
     if any(not m.content for m in history):
         raise Unusable("empty_history_turn")
     first_user = history[0].content if history else question
-    department = text_of(row.get("sub_department")) or text_of(row.get("department")) or None
+    department = text_of(row.get("sub_department"), "sub_department") or text_of(row.get("department"), "department")
+    department = department or None
     meta: dict[str, Any] = {"dialogue": stable_id(source, first_user)}
     if department:
         meta["department"] = department
-    rid = text_of(row.get("id")) or stable_id(source, [m.content for m in history], question, answer)
+    rid = id_of(row.get("id")) or stable_id(source, [m.content for m in history], question, answer)
     prompt = history + [Message("user", question)]
+    if not alternates(prompt):
+        raise Unusable("bad_turn_order")
     if not answer:
         suite = (ctx.options.get("reference_free_suites") or {}).get(source)
         if not suite:
@@ -113,7 +150,7 @@ def convert(row: dict[str, Any], ctx: Context) -> list[Instruction | EvalItem]:
             task=task,
             source=source,
             id=rid,
-            split=row.get("split") or None,
+            split=split,
             meta=meta,
         )
     ]

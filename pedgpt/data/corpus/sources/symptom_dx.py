@@ -9,13 +9,30 @@ learns by asking), each positive, negative or uncertain. Values may be booleans,
 With implicit symptoms the item is two turns: the case → the doctor asks about them → the answers →
 the diagnosis with its evidence. The wording is drawn from team-written templates by a RNG seeded from
 (seed, source, case id).
+
+Types: the diagnosis, ``self_report``, ``src`` / ``dataset`` are text (``null`` = absent); symptom slots an
+object ``{symptom: value}`` (value a boolean, an integer 0/1/2 or one of the strings above) or a list of
+symptom names. Any other type is a :class:`~pedgpt.data.corpus.sources.base.BadValue`
+(``bad_type:<field>``); a string value outside the legend is skipped as ``unknown_symptom_value``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pedgpt.data.corpus.sources.base import Context, Unusable, rng_for, source_name, text_of
+from pedgpt.data.corpus.sources.base import (
+    Context,
+    Unusable,
+    bad_type,
+    checked_text,
+    first_text,
+    id_of,
+    list_of,
+    rng_for,
+    source_name,
+    split_of,
+    text_of,
+)
 from pedgpt.data.schema import Instruction, Message, stable_id
 
 POSITIVE, NEGATIVE, UNCERTAIN = "positive", "negative", "uncertain"
@@ -57,27 +74,43 @@ def detect(keys: set[str]) -> bool:
     return has_dx and has_sx
 
 
-def symptom_values(raw: Any) -> dict[str, str]:
+def _value_key(value: Any, field: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and value in (0, 1, 2):
+        return str(value)
+    if isinstance(value, str):
+        return value.strip().lower()
+    raise bad_type(field, "a boolean, 0/1/2 or one of the strings '0', '1', '2', 'true', 'false'", value)
+
+
+def symptom_values(raw: Any, field: str = "symptoms") -> dict[str, str]:
     """``{symptom: value}`` (bool, "0"/"1"/"2", ...) or a list → ``{symptom: positive|negative|uncertain}``."""
     if isinstance(raw, dict) and "Symptom" in raw:
-        raw = raw["Symptom"]
-    if isinstance(raw, (list, tuple)):
-        return {text_of(s): POSITIVE for s in raw if text_of(s)}
+        raw, field = raw["Symptom"], f"{field}.Symptom"
+    if raw is None or isinstance(raw, list):
+        return {s: POSITIVE for s in list_of(raw, field)}
+    if not isinstance(raw, dict):
+        raise bad_type(field, "an object {symptom: value} or a list of symptoms", raw)
     out: dict[str, str] = {}
-    for name, value in (raw or {}).items():
-        key = str(value).strip().lower()
+    for name, value in raw.items():
+        key = _value_key(value, f"{field}.{name}")
         if key not in _VALUES:
             raise Unusable("unknown_symptom_value")
-        out[text_of(name)] = _VALUES[key]
+        name = checked_text(name, field)
+        if name:
+            out[name] = _VALUES[key]
     return out
 
 
 def _slots(row: dict[str, Any], kind: str) -> dict[str, str]:
-    goal = row.get("goal") if isinstance(row.get("goal"), dict) else {}
+    goal = row.get("goal")
+    if goal is not None and not isinstance(goal, dict):
+        raise bad_type("goal", "an object", goal)
     for key in (f"{kind}_symptoms", f"{kind}_inform_slots", f"{kind}_info"):
-        for holder in (row, goal):
-            if holder.get(key):
-                return symptom_values(holder[key])
+        for holder, prefix in ((row, ""), (goal or {}, "goal.")):
+            if holder.get(key) not in (None, {}, []):
+                return symptom_values(holder[key], prefix + key)
     return {}
 
 
@@ -102,17 +135,17 @@ def _evidence(values: dict[str, str]) -> str:
 
 
 def convert(row: dict[str, Any], ctx: Context) -> list[Instruction]:
-    disease = text_of(row.get("disease") or row.get("diagnosis") or row.get("disease_tag"))
+    disease = first_text(row, ("disease", "diagnosis", "disease_tag"))
     if not disease:
         raise Unusable("case_without_diagnosis")
     explicit, implicit = _slots(row, "explicit"), _slots(row, "implicit")
-    self_report = text_of(row.get("self_report"))
+    self_report = text_of(row.get("self_report"), "self_report")
     if not self_report and not _named(explicit, POSITIVE):  # nothing reported: open with what was found
         explicit, implicit = {**explicit, **implicit}, {}
     if not self_report and not _named(explicit, POSITIVE):
         raise Unusable("case_without_symptoms")
-    source = source_name(row.get("src") or row.get("dataset"), ctx.path)
-    rid = text_of(row.get("id")) or stable_id(source, disease, explicit, implicit, self_report)
+    source = source_name(first_text(row, ("src", "dataset")), ctx.path)
+    rid = id_of(row.get("id")) or stable_id(source, disease, explicit, implicit, self_report)
     rng = rng_for(ctx.seed, source, rid)
     messages = [Message("user", _opening(rng, explicit, self_report))]
     if implicit:
@@ -123,5 +156,7 @@ def convert(row: dict[str, Any], ctx: Context) -> list[Instruction]:
     messages.append(Message("assistant", rng.choice(DIAGNOSES).format(evidence=evidence, disease=disease)))
     meta = {"dialogue": rid, "diagnosis": disease}
     return [
-        Instruction(messages=messages, task="evidiag", source=source, id=rid, split=row.get("split") or None, meta=meta)
+        Instruction(
+            messages=messages, task="evidiag", source=source, id=rid, split=split_of(row.get("split")), meta=meta
+        )
     ]

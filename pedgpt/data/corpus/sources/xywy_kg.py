@@ -4,13 +4,26 @@ Two spellings of the same graph are accepted: the field names of ``../shared/dat
 (``symptoms, complications, checks, departments, susceptible_people, treat_way, nursing …``) and the
 upstream ``medical.json`` names (``symptom, acompany, check, cure_department, easy_get, cure_way,
 recommand_drug …``). The first non-empty alias wins; drug lists are merged without repeats.
+
+Types: the text fields (and ``treat_cycle``, ``cure_prob`` … used in the treatment summary) are text, the
+list fields a list of texts or one text split on separators (``null`` = absent); anything else is a
+:class:`~pedgpt.data.corpus.sources.base.BadValue` (``bad_type:<field>``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pedgpt.data.corpus.sources.base import Context, Unusable, list_of, source_name, text_of
+from pedgpt.data.corpus.sources.base import (
+    Context,
+    Unusable,
+    first_text,
+    id_of,
+    list_of,
+    source_name,
+    split_of,
+    text_of,
+)
 from pedgpt.data.schema import Disease, stable_id
 
 #: Disease field → aliases, in order of preference.
@@ -39,7 +52,7 @@ def detect(keys: set[str]) -> bool:
 
 def _pick(row: dict[str, Any], aliases: tuple[str, ...], as_list: bool) -> Any:
     for key in aliases:
-        value = list_of(row.get(key)) if as_list else text_of(row.get(key))
+        value = list_of(row.get(key), key) if as_list else text_of(row.get(key), key)
         if value:
             return value
     return [] if as_list else ""
@@ -47,8 +60,8 @@ def _pick(row: dict[str, Any], aliases: tuple[str, ...], as_list: bool) -> Any:
 
 def treat_summary(row: dict[str, Any], treat_way: list[str], drugs: list[str]) -> str:
     """A treatment sentence from the structured fields, for graphs without a ``treat_detail`` text."""
-    cycle = text_of(row.get("treat_cycle") or row.get("cure_lasttime"))
-    prob = text_of(row.get("cure_prob") or row.get("cured_prob"))
+    cycle = first_text(row, ("treat_cycle", "cure_lasttime"))
+    prob = first_text(row, ("cure_prob", "cured_prob"))
     parts = [
         f"以{'、'.join(treat_way)}为主" if treat_way else "",
         f"常用药物有{'、'.join(drugs[:4])}（须遵医嘱使用）" if drugs else "",
@@ -61,23 +74,23 @@ def treat_summary(row: dict[str, Any], treat_way: list[str], drugs: list[str]) -
 
 def to_disease(row: dict[str, Any], path: str) -> Disease:
     """One KG row (either spelling) → a :class:`Disease`; a row without a name raises ``Unusable``."""
-    name = text_of(row.get("name"))
+    name = text_of(row.get("name"), "name")
     if not name:
         raise Unusable("kg_without_name")
     fields: dict[str, Any] = {f: _pick(row, a, False) for f, a in TEXT_FIELDS.items()}
     fields.update({f: _pick(row, a, True) for f, a in LIST_FIELDS.items()})
     drugs: list[str] = []
     for key in DRUG_FIELDS:
-        drugs += [d for d in list_of(row.get(key)) if d not in drugs]
+        drugs += [d for d in list_of(row.get(key), key) if d not in drugs]
     if not fields["treat_detail"]:
         fields["treat_detail"] = treat_summary(row, fields["treat_way"], drugs)
-    source = source_name(row.get("src"), path, default="xywy_kg")
+    source = source_name(text_of(row.get("src"), "src"), path, default="xywy_kg")
     return Disease(
         name=name,
         common_drug=drugs,
         source=source,
-        id=text_of(row.get("id")) or stable_id(source, name),
-        split=row.get("split") or None,
+        id=id_of(row.get("id")) or stable_id(source, name),
+        split=split_of(row.get("split")),
         **fields,
     )
 
