@@ -50,7 +50,7 @@ def training_pieces(
             yield text
             continue
         tally["split"] += 1
-        starts = range(0, len(text), piece_chars)
+        starts: list[int] = list(range(0, len(text), piece_chars))
         if len(starts) > keep:
             tally["sampled"] += 1
             starts = [starts[i * len(starts) // keep] for i in range(keep)]

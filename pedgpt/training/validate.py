@@ -16,6 +16,7 @@ from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBas
 from pedgpt.adapters.routers import get_router
 from pedgpt.common.errors import ConfigError
 from pedgpt.config.schema import TrainConfig
+from pedgpt.data.corpus.manifest import verify_corpus
 from pedgpt.data.templates import template_names
 from pedgpt.stages.registry import get_stage, stage_names, stored_values
 from pedgpt.training.strategy import check_devices, strategy_names, world_size_of
@@ -121,6 +122,13 @@ def _path_check(cfg: DictConfig) -> None:
             raise ConfigError(f"init_from: {cfg.init_from} has no tokenizer (tokenizer.json or tokenizer.model)")
     if cfg.data.root is None:
         return
+    parts = {sub for name in cfg.pipeline for sub in get_stage(name).corpus_parts}
+    # a complete, unchanged build (its manifest), holding every file the stages read and training records in each
+    verify_corpus(
+        cfg.data.root,
+        need=[f"{sub}/{split}.jsonl" for sub in sorted(parts) for split in ("train", "dev")],
+        nonempty=[f"{sub}/train.jsonl" for sub in sorted(parts)],
+    )
     for name in cfg.pipeline:
         stage = get_stage(name)
         for sub in stage.corpus_parts:

@@ -265,6 +265,7 @@ def test_identical_and_empty_answers_are_counted_skips(tiny_tokenizer):
 
 def test_missing_field_names_file_and_line(tmp_path):
     from pedgpt.data import stage_data as sd
+    from pedgpt.data.corpus.manifest import write_manifest
     from pedgpt.data.schema import to_dict, write_jsonl
 
     root = tmp_path / "corpus"
@@ -278,6 +279,7 @@ def test_missing_field_names_file_and_line(tmp_path):
     (root / "dfpo" / "train.jsonl").write_text(
         good + "\n" + json.dumps(bad, ensure_ascii=False) + "\n", encoding="utf-8"
     )
+    write_manifest(str(root))  # sealed as a build would be: the record itself is what is wrong
     cfg = compose([f"data.root={root}"])
     assert len(sd.corpus_part(cfg.data, "preference", "dev")) == 2
     with pytest.raises(RecordError, match=r"dfpo/train\.jsonl:2: .*rejected"):

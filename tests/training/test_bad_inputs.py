@@ -17,7 +17,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import open_dict
 
 from helpers import CONF, FIXTURES, ROOT, compose
-from pedgpt.common.errors import CheckpointError, ConfigError
+from pedgpt.common.errors import CheckpointError, ConfigError, DataError
 from pedgpt.data.corpus.build import convert_file
 from pedgpt.data.corpus.clean import Limits, clean_record
 from pedgpt.data.corpus.manifest import CorpusError, verify_corpus, write_manifest
@@ -459,7 +459,9 @@ def test_dfpo_without_preference_data(tmp_path):
 
 
 def test_data_root_that_is_not_a_built_corpus(tmp_path):
-    with pytest.raises(ConfigError, match=rf"^data.root: {tmp_path}/cpt/train.jsonl is missing \(stage cpt needs it\)"):
+    with pytest.raises(
+        DataError, match=rf"^data.root: {tmp_path} has no manifest.json \(not a complete PedCorpus build"
+    ):
         validate(compose([f"data.root={tmp_path}"]))
 
 
