@@ -14,17 +14,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import AutoTokenizer
 
 from pedgpt.adapters import load_adapter, save_adapter
-from pedgpt.common.errors import ModelPathError
+from pedgpt.common.errors import ModelPathError, NonFiniteError
 from pedgpt.data.templates import DEFAULT_TEMPLATE, ChatTemplate, get_template
 from pedgpt.models.build import load_pretrained, local_model_dir
+from pedgpt.models.tokenizer import load_tokenizer
 
 #: written last into an export directory: the export is complete (a stage whose export has it is not re-run)
 COMPLETE = "pedgpt_complete.json"
 #: an adapter export's pointer to the frozen base it was trained on
 EXPORT_INFO = "pedgpt_export.json"
+
+
+def assert_finite(tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Refuse, in one line, to export weights holding NaN or infinity (a damaged checkpoint, a diverged run)."""
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise NonFiniteError(f"{where}: {name} holds non-finite values; refusing to export it")
 
 
 def export_complete(path: str) -> bool:
@@ -93,7 +100,7 @@ def load_for_inference(
     tok_dir = (
         adapter_dir if adapter_dir and os.path.exists(os.path.join(adapter_dir, "tokenizer_config.json")) else model_dir
     )
-    tokenizer = AutoTokenizer.from_pretrained(tok_dir, trust_remote_code=trust_remote_code)
+    tokenizer = load_tokenizer(tok_dir, trust_remote_code)
     model = load_pretrained(model_dir, dtype, trust_remote_code)
     if adapter_dir:
         model = load_adapter(model, adapter_dir)

@@ -22,6 +22,7 @@ from typing import Any
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+from pedgpt.common.errors import ModelPathError
 from pedgpt.data.templates import get_template
 
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>")
@@ -31,6 +32,27 @@ PIECE_CHARS = 1000
 DOC_CHARS = 50_000
 #: the files that define a tokenizer in an HF directory
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+#: any one of these file sets is a loadable tokenizer (fast; sentencepiece; byte-level BPE vocabulary)
+TOKENIZER_SETS = (("tokenizer.json",), ("tokenizer.model",), ("vocab.json", "merges.txt"))
+
+
+def tokenizer_problem(model_dir: str) -> str | None:
+    """None when ``model_dir`` holds a tokenizer; otherwise one line naming the folder and the missing files."""
+    if any(all(os.path.exists(os.path.join(model_dir, f)) for f in files) for files in TOKENIZER_SETS):
+        return None
+    return (
+        f"{model_dir}: no tokenizer files (missing tokenizer.json, or tokenizer.model, or vocab.json with merges.txt); "
+        "copy them from the model it was trained from"
+    )
+
+
+def load_tokenizer(model_dir: str, trust_remote_code: bool = False) -> Any:
+    """``AutoTokenizer`` of ``model_dir``, after checking its tokenizer files are there (without them transformers
+    asks to install sentencepiece or tiktoken instead of naming the folder)."""
+    problem = tokenizer_problem(model_dir)
+    if problem:
+        raise ModelPathError(problem)
+    return AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
 
 
 def training_pieces(

@@ -28,7 +28,7 @@ from pedgpt.common.rng import rng_state, set_rng_state
 from pedgpt.distributed.fsdp import build_sharded, gather_full_state_dict
 from pedgpt.models.baichuan2.convert import copy_tokenizer_extras
 from pedgpt.models.build import count_parameters, load_pretrained
-from pedgpt.models.exports import write_adapter_export
+from pedgpt.models.exports import assert_finite, write_adapter_export
 from pedgpt.models.flops import flops_per_token
 from pedgpt.models.logps import SequenceLogProbs
 from pedgpt.stages.schedule import warmup_cosine
@@ -257,6 +257,7 @@ class CausalLMModule(WindowSteps, L.LightningModule):
             state = gather_full_state_dict(self.lm) if self.is_sharded else self.lm.state_dict()
             if not writer:
                 return
+            assert_finite(state, f"{self.stage_name} export")
             state = {k: v.to(self.model_dtype) if v.is_floating_point() else v for k, v in state.items()}
             self.lm.config.dtype = self.model_dtype  # config.json says what the files hold
             os.makedirs(out_dir, exist_ok=True)

@@ -172,8 +172,8 @@ class WindowSteps:
         if self._nonfinite_run > self.max_nonfinite_in_a_row:
             raise NonFiniteError(
                 f"{self._nonfinite_run} non-finite steps in a row (max_nonfinite_in_a_row="
-                f"{self.max_nonfinite_in_a_row}); stopping. The last good checkpoint is intact; "
-                "lower the learning rate or check the data, then resume with ckpt_path=last"
+                f"{self.max_nonfinite_in_a_row}); stopping. Lower the learning rate or check the data, then resume "
+                "with ckpt_path=last (checkpoints are verified against their checksums before use)"
             )
 
     # -- validation ----------------------------------------------------------------------------------

@@ -15,12 +15,12 @@ from typing import Any
 
 import torch
 from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
-from transformers import AutoTokenizer
 
 from pedgpt.adapters import inject_moe_lora, merge_for_task
 from pedgpt.common.errors import CheckpointError, ModelPathError
 from pedgpt.models.build import load_pretrained
-from pedgpt.models.exports import write_adapter_export
+from pedgpt.models.exports import assert_finite, write_adapter_export
+from pedgpt.models.tokenizer import load_tokenizer
 from pedgpt.training.checkpointing import verify_checkpoint
 
 PREFIX = "net.lm."
@@ -47,11 +47,12 @@ def export_checkpoint(ckpt: str, out: str, merge_task: str | None = None) -> str
     info = meta.get("pedgpt") or {}
     if "init_dir" not in info:
         raise CheckpointError(f"{ckpt}: no pedgpt metadata (init_dir); was it written by pedgpt.train?")
+    weights = {k[len(PREFIX) :]: v for k, v in state.items() if k.startswith(PREFIX)}
+    assert_finite(weights, ckpt)
     lm = load_pretrained(info["init_dir"])
     adapter = (info.get("model") or {}).get("adapter")
     if adapter:
         lm = inject_moe_lora(lm, **adapter)
-    weights = {k[len(PREFIX) :]: v for k, v in state.items() if k.startswith(PREFIX)}
     missing, unexpected = lm.load_state_dict(weights, strict=False)
     missing = [m for m in missing if not (m.endswith("lm_head.weight") and lm.config.tie_word_embeddings)]
     if missing or unexpected:
@@ -59,7 +60,7 @@ def export_checkpoint(ckpt: str, out: str, merge_task: str | None = None) -> str
             f"{ckpt}: does not match the model of {info['init_dir']} "
             f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
-    tokenizer = AutoTokenizer.from_pretrained(info["init_dir"])
+    tokenizer = load_tokenizer(info["init_dir"])
     if merge_task and not adapter:
         raise ValueError(f"merge_task={merge_task}: {ckpt} holds no adapter to merge")
     if adapter and not merge_task:

@@ -21,7 +21,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import RichProgressBar
 from omegaconf import DictConfig, open_dict
-from transformers import AutoTokenizer
 
 from pedgpt.common.errors import CheckpointError, DataError
 from pedgpt.config.sweep import swept_overrides
@@ -30,10 +29,16 @@ from pedgpt.data.templates import get_template
 from pedgpt.distributed.world import is_rank_zero
 from pedgpt.inference.generation import GenerationSettings
 from pedgpt.models.exports import export_complete, mark_complete
-from pedgpt.models.tokenizer import use_template
+from pedgpt.models.tokenizer import load_tokenizer, use_template
 from pedgpt.stages.registry import ReportSink, Stage, StageData, get_stage
 from pedgpt.training.callbacks import LossHistory, Throughput
-from pedgpt.training.checkpointing import PeriodicCheckpoint, checkpoint_step, find_last_checkpoint, verify_checkpoint
+from pedgpt.training.checkpointing import (
+    PeriodicCheckpoint,
+    checkpoint_step,
+    find_last_checkpoint,
+    step_checkpoints,
+    verify_checkpoint,
+)
 from pedgpt.training.final_eval import evaluate_final
 from pedgpt.training.generation_callback import GenerationScores
 from pedgpt.training.init_export import prepare_initial_export
@@ -45,16 +50,33 @@ log = logging.getLogger("pedgpt")
 
 
 def resume_checkpoint(cfg: DictConfig, stage_dir: str) -> str | None:
-    """The checkpoint a stage resumes from: ``ckpt_path=last`` → the newest complete one (or None)."""
+    """The checkpoint a stage resumes from, verified against its checksums: ``ckpt_path=last`` → the newest one
+    that verifies (a damaged newer one is reported and skipped), or None; an explicit path must verify."""
     if cfg.ckpt_path is None:
         return None
-    path = find_last_checkpoint(os.path.join(stage_dir, "checkpoints")) if cfg.ckpt_path == "last" else cfg.ckpt_path
-    if path is None:
-        return None
-    if not os.path.exists(path):
-        raise CheckpointError(f"ckpt_path={cfg.ckpt_path}: {path} does not exist")
-    verify_checkpoint(path)
-    return path
+    if cfg.ckpt_path != "last":
+        if not os.path.exists(cfg.ckpt_path):
+            raise CheckpointError(f"ckpt_path={cfg.ckpt_path}: {cfg.ckpt_path} does not exist")
+        verify_checkpoint(cfg.ckpt_path)
+        return cfg.ckpt_path
+    directory = os.path.join(stage_dir, "checkpoints")
+    newest = find_last_checkpoint(directory)
+    candidates = [newest] if newest else []
+    candidates += [p for _, p in reversed(step_checkpoints(directory)) if p != newest]
+    problems = []
+    for path in candidates:
+        try:
+            verify_checkpoint(path)
+        except CheckpointError as e:
+            log.warning("%s; trying an older checkpoint", e)
+            problems.append(str(e))
+            continue
+        if path != newest:
+            log.warning("resuming from %s, the newest checkpoint that verifies", path)
+        return path
+    if candidates:
+        raise CheckpointError(f"no checkpoint in {directory} verifies; the newest: {problems[0]}")
+    return None
 
 
 def checked_examples(stage: Stage, data: StageData) -> StageData:
@@ -106,7 +128,7 @@ def run_stage(
     stage_dir = os.path.join(run_dir, name)
     export_dir = os.path.join(stage_dir, "export")
     os.makedirs(stage_dir, exist_ok=True)
-    tokenizer = use_template(AutoTokenizer.from_pretrained(init_dir), cfg.model.template)
+    tokenizer = use_template(load_tokenizer(init_dir), cfg.model.template)
     data = checked_examples(stage, stage.examples(tokenizer))
     result: dict[str, Any] = {"data": data.info, **stage.prepare(data, init_dir, tokenizer)}
     st = stage.st

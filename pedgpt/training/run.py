@@ -7,7 +7,10 @@ exits 130 with the command that resumes.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+from typing import Any
 
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
@@ -30,6 +33,7 @@ def train(cfg: DictConfig, run_dir: str, multirun: bool = False) -> int:
     if cfg.dry_run:
         print(json.dumps(plan(cfg)), flush=True)
         return 0
+    previous = signal.signal(signal.SIGINT, _interrupt_as_sigterm)  # Ctrl-C: checkpoint, hint, exit 130
     try:
         run_pipeline(cfg, run_dir)
     except (PedgptError, FileNotFoundError) as e:
@@ -40,4 +44,12 @@ def train(cfg: DictConfig, run_dir: str, multirun: bool = False) -> int:
             f"interrupted: a checkpoint was saved; resume with hydra.run.dir={run_dir} ckpt_path=last", file=sys.stderr
         )
         return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return 0
+
+
+def _interrupt_as_sigterm(signum: int, frame: Any) -> None:
+    """Ctrl-C behaves as SIGTERM: Lightning stops at the next step boundary, a checkpoint is saved, and the command
+    exits 130 with the line that resumes (Lightning's own Ctrl-C handling exits 1 without one)."""
+    os.kill(os.getpid(), signal.SIGTERM)

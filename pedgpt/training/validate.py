@@ -18,6 +18,7 @@ from pedgpt.common.errors import ConfigError
 from pedgpt.config.schema import TrainConfig
 from pedgpt.data.corpus.manifest import verify_corpus
 from pedgpt.data.templates import template_names
+from pedgpt.models.tokenizer import tokenizer_problem
 from pedgpt.stages.registry import get_stage, stage_names, stored_values
 from pedgpt.training.strategy import check_devices, strategy_names, world_size_of
 
@@ -118,8 +119,9 @@ def _path_check(cfg: DictConfig) -> None:
     if cfg.init_from:
         if not os.path.exists(os.path.join(cfg.init_from, "config.json")):
             raise ConfigError(f"init_from: {cfg.init_from} is not an HF export (no config.json)")
-        if not any(os.path.exists(os.path.join(cfg.init_from, f)) for f in ("tokenizer.json", "tokenizer.model")):
-            raise ConfigError(f"init_from: {cfg.init_from} has no tokenizer (tokenizer.json or tokenizer.model)")
+        problem = tokenizer_problem(cfg.init_from)
+        if problem:
+            raise ConfigError(f"init_from: {problem}")
     if cfg.data.root is None:
         return
     parts = {sub for name in cfg.pipeline for sub in get_stage(name).corpus_parts}

@@ -2,7 +2,9 @@
 
 import csv
 import glob
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -12,6 +14,8 @@ import torch
 import torch.multiprocessing as mp
 
 from helpers import ROOT
+from pedgpt.common.errors import CheckpointError
+from pedgpt.training.checkpointing import verify_checkpoint
 
 pytestmark = pytest.mark.distributed
 
@@ -223,6 +227,16 @@ def test_fsdp_two_processes_equal_one_process_and_resume_on_two_and_one(tiny_ini
         assert sorted(resumed) == [2, 3], devices
         for s in (2, 3):
             assert resumed[s] == pytest.approx(full[s], rel=1e-4, abs=1e-5), (devices, s)
+    # every rank's shard files carry a checksum; damage in rank 1's shard is one line naming that file
+    listed = set(json.load(open(os.path.join(ckpt, "checksums.json")))["files"])
+    on_disk = set(os.listdir(ckpt)) - {"checksums.json"}
+    assert listed == on_disk and any(f.startswith("__0_") for f in listed) and any(f.startswith("__1_") for f in listed)
+    shard = os.path.join(ckpt, sorted(f for f in listed if f.startswith("__1_"))[0])
+    with open(shard, "r+b") as f:
+        f.seek(os.path.getsize(shard) // 2)
+        f.write(b"\xff" * 64)
+    with pytest.raises(CheckpointError, match=rf"^{re.escape(shard)}: sha256 differs from its checksum record"):
+        verify_checkpoint(ckpt)
 
 
 @pytest.mark.slow

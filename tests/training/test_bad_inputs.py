@@ -606,7 +606,9 @@ def test_init_from_without_config_json(tmp_path):
 
 def test_init_from_without_a_tokenizer(tmp_path):
     d = export_dir(tmp_path / "exp", "config.json", "model.safetensors")
-    with pytest.raises(ConfigError, match=rf"^init_from: {d} has no tokenizer \(tokenizer.json or tokenizer.model\)$"):
+    with pytest.raises(
+        ConfigError, match=rf"^init_from: {d}: no tokenizer files \(missing tokenizer.json, or tokenizer.model"
+    ):
         validate(compose(["+experiment=sft_demo", f"init_from={d}"]))
 
 

@@ -7,6 +7,7 @@ Every in-process run uses a tiny SFT config (one decoder layer, hidden 32, 12 st
 
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from pedgpt.training.checkpointing import verify_checkpoint
 
 def ckpt_names(stage_dir):
     d = os.path.join(stage_dir, "checkpoints")
-    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+    return sorted(n for n in os.listdir(d) if not n.endswith(".sha256.json")) if os.path.isdir(d) else []
 
 
 def crash_at(step, exc=RuntimeError):
@@ -136,7 +137,9 @@ def test_truncated_newest_checkpoint_is_a_clear_error_naming_the_file(cache_dir,
     with open(ckpt, "r+b") as f:
         f.truncate(1000)
     monkeypatch.setattr(pipeline, "Throughput", Throughput)
-    with pytest.raises(CheckpointError, match=f"^{ckpt}: corrupted or truncated checkpoint"):
+    with pytest.raises(
+        CheckpointError, match=rf"^no checkpoint in {ckpt.parent} verifies; the newest: {ckpt}: 1000 bytes"
+    ):
         pipeline.run_pipeline(tiny_cfg(cache_dir, *SFT, "ckpt_path=last"), str(tmp_path))
 
 
@@ -223,14 +226,60 @@ def test_too_many_nonfinite_steps_in_a_row_stop_the_run(cache_dir, tmp_path, mon
     with pytest.raises(
         NonFiniteError,
         match=r"^4 non-finite steps in a row \(max_nonfinite_in_a_row=3\); stopping\. "
-        r"The last good checkpoint is intact.*ckpt_path=last$",
+        r"Lower the learning rate .*ckpt_path=last \(checkpoints are verified against their checksums before use\)$",
     ):
         pipeline.run_pipeline(cfg, str(tmp_path))
     assert (tmp_path / "sft" / "checkpoints" / "last").read_text() == "step=4.ckpt"
     verify_checkpoint(str(tmp_path / "sft" / "checkpoints" / "step=4.ckpt"))
 
 
-# -- real processes: kill -9 and SIGTERM -----------------------------------------------------------------
+def flip_bytes(path, n=4096):
+    """XOR ``n`` bytes in the middle of ``path`` (the size stays; only the checksum can tell)."""
+    with open(path, "r+b") as f:
+        f.seek(os.path.getsize(path) // 2)
+        chunk = f.read(n)
+        f.seek(-len(chunk), os.SEEK_CUR)
+        f.write(bytes(b ^ 0xFF for b in chunk))
+
+
+def test_checkpoints_carry_the_sha256_of_their_payload_and_rotation_removes_it(baseline):
+    d = baseline / "sft" / "checkpoints"
+    assert sorted(p.name for p in d.glob("*.sha256.json")) == ["step=12.ckpt.sha256.json", "step=8.ckpt.sha256.json"]
+    verify_checkpoint(str(d / "step=12.ckpt"))
+
+
+def test_flipped_bytes_in_the_newest_checkpoint_resume_from_the_newest_that_verifies(
+    baseline, cache_dir, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setattr(pipeline, "Throughput", crash_at(10))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        pipeline.run_pipeline(tiny_cfg(cache_dir, *SFT), str(tmp_path))
+    damaged = tmp_path / "sft" / "checkpoints" / "step=8.ckpt"
+    flip_bytes(damaged)
+    with pytest.raises(CheckpointError, match=rf"^{damaged}: sha256 differs from its checksum record"):
+        verify_checkpoint(str(damaged))
+    with pytest.raises(CheckpointError, match=rf"^{damaged}: sha256 differs"):  # named explicitly: no fallback
+        pipeline.resume_checkpoint(tiny_cfg(cache_dir, *SFT, f"ckpt_path='{damaged}'"), str(tmp_path / "sft"))
+    monkeypatch.setattr(pipeline, "Throughput", Throughput)
+    with caplog.at_level("WARNING", logger="pedgpt"):
+        report = pipeline.run_pipeline(tiny_cfg(cache_dir, *SFT, "ckpt_path=last"), str(tmp_path))
+    older = tmp_path / "sft" / "checkpoints" / "step=4.ckpt"
+    assert report["sft"]["resumed_from"] == str(older)
+    assert f"resuming from {older}, the newest checkpoint that verifies" in caplog.text
+    assert f"{damaged}: sha256 differs" in caplog.text
+    assert loss_rows(tmp_path / "sft") == loss_rows(baseline / "sft")
+
+
+def test_no_checkpoint_that_verifies_is_one_line(baseline, cache_dir, tmp_path):
+    d = tmp_path / "sft" / "checkpoints"
+    shutil.copytree(baseline / "sft" / "checkpoints", d)
+    for name in ("step=8.ckpt", "step=12.ckpt"):
+        flip_bytes(d / name)
+    with pytest.raises(CheckpointError, match=rf"^no checkpoint in {d} verifies; the newest: {d}/step=12.ckpt: sha256"):
+        pipeline.resume_checkpoint(tiny_cfg(cache_dir, *SFT, "ckpt_path=last"), str(tmp_path / "sft"))
+
+
+# -- real processes: kill -9, SIGTERM and Ctrl-C -----------------------------------------------------------------
 WRAPPER = """
 import os, signal, sys
 from pedgpt.training import pipeline
@@ -295,9 +344,10 @@ def test_kill_9_then_resume_reproduces_every_loss(baseline, cache_dir, tmp_path,
 
 
 @pytest.mark.slow
-def test_sigterm_saves_a_checkpoint_and_exits_naming_ckpt_path_last(baseline, cache_dir, tmp_path):
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])  # SIGINT: Ctrl-C in the terminal
+def test_sigterm_or_ctrl_c_saves_a_checkpoint_and_exits_naming_ckpt_path_last(baseline, cache_dir, tmp_path, sig):
     run = tmp_path / "run"
-    r = train_proc(tmp_path, run, cache_dir, "SIGTERM", 6, "batch_end")
+    r = train_proc(tmp_path, run, cache_dir, sig, 6, "batch_end")
     assert r.returncode == 130, r.stderr[-2000:]
     assert r.stderr.strip().splitlines()[-1] == (
         f"interrupted: a checkpoint was saved; resume with hydra.run.dir={run} ckpt_path=last"
