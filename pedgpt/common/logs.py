@@ -22,6 +22,10 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
 
 
+#: the modes ``logger.mode`` may name (null: :func:`wandb_mode` decides)
+WANDB_MODES = ("online", "offline", "disabled")
+
+
 def wandb_mode(cfg_mode: str | None) -> str:
     """``offline`` unless the user configured W&B (an API key, a netrc entry, or WANDB_MODE)."""
     if cfg_mode:

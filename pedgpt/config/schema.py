@@ -100,7 +100,7 @@ class TrainerConfig:
     max_steps: int | None = MISSING
     log_every_n_steps: int | None = MISSING
     val_check_interval: int | None = MISSING
-    limit_val_batches: float | None = MISSING
+    limit_val_batches: Any = MISSING  # an int counts batches, a float in (0, 1] is a fraction (Lightning's rule)
     gradient_clip_val: float | None = MISSING
     accumulate_grad_batches: int = MISSING
     deterministic: bool = MISSING

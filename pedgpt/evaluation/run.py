@@ -19,19 +19,38 @@ from omegaconf import DictConfig, OmegaConf
 
 from pedgpt.common.constants import DTYPES
 from pedgpt.common.errors import ConfigError
+from pedgpt.common.logs import WANDB_MODES
 from pedgpt.config import CONF_DIR
+from pedgpt.config.ranges import Rule, at_least, check_rules, one_of, positive
 from pedgpt.config.schema import EvaluateConfig
 from pedgpt.evaluation import SUITES, EvalContext, suite_runner
 from pedgpt.evaluation.items import NoItems, load_items
 from pedgpt.evaluation.outputs import log_wandb, markdown, write_charts, write_predictions
 from pedgpt.inference.generation import PRESETS, GenerationSettings
 from pedgpt.metrics import describe_convention
+from pedgpt.metrics.text import EMPTY_RULES, TOKENIZERS
 from pedgpt.models.exports import load_for_inference
+
+#: allowed values of ``conf/evaluate.yaml``'s settings, checked before any model is loaded
+EVAL_RULES: tuple[Rule, ...] = (
+    one_of("dtype", tuple(DTYPES)),
+    at_least("limit", 1, nullable=True),
+    one_of("generation.preset", tuple(PRESETS)),
+    at_least("generation.max_new_tokens", 1, nullable=True),
+    at_least("generation.batch_size", 1),
+    at_least("generation.max_prompt_len", 1, nullable=True),
+    one_of("metrics.tokenizer", TOKENIZERS),
+    one_of("metrics.empty", EMPTY_RULES),
+    one_of("cmmlu.primary", ("raw", "norm")),
+    at_least("cmmlu.batch_size", 1),
+    positive("preference.beta"),
+    at_least("preference.batch_size", 1),
+    at_least("preference.max_len", 2),
+    one_of("logger.mode", WANDB_MODES, nullable=True),
+)
 
 
 def generation_settings(cfg: DictConfig):
-    if cfg.generation.preset not in PRESETS:
-        raise ConfigError(f"generation.preset={cfg.generation.preset!r}: choose one of {', '.join(PRESETS)}")
     base = PRESETS[cfg.generation.preset].to_dict()
     if cfg.generation.max_new_tokens is not None:
         base["max_new_tokens"] = int(cfg.generation.max_new_tokens)
@@ -51,11 +70,7 @@ def run_evaluation(cfg: DictConfig, out_dir: str) -> dict[str, Any]:
     unknown = [s for s in cfg.suites if s not in SUITES]
     if unknown:
         raise ConfigError(f"suites: unknown {unknown}; choose from {', '.join(SUITES)}")
-    if cfg.dtype not in DTYPES or cfg.cmmlu.primary not in ("raw", "norm"):
-        raise ConfigError(
-            f"dtype must be one of {tuple(DTYPES)} and cmmlu.primary raw or norm; "
-            f"got {cfg.dtype!r}, {cfg.cmmlu.primary!r}"
-        )
+    check_rules(cfg, EVAL_RULES)
     t0 = time.time()
     os.makedirs(out_dir, exist_ok=True)
     dtype = DTYPES[cfg.dtype]

@@ -10,6 +10,7 @@ from typing import Any
 from omegaconf import MISSING, OmegaConf
 
 from pedgpt.common.errors import ConfigError
+from pedgpt.config.ranges import STAGE_RULES, Rule
 from pedgpt.data import stage_data as sd
 from pedgpt.data.collate import collate_padded
 from pedgpt.data.encode import encode_texts, flatten_instruction
@@ -48,10 +49,9 @@ class CPT(Stage):
     config_class = CPTConfig
     corpus_parts = ("cpt", "sft")
     generates = False  # a base model continues text; it does not answer prompts yet
+    rules = (*STAGE_RULES, Rule("instruction_ratio", low=0, high=1, high_open=True))
 
     def check(self) -> None:
-        if not 0 <= float(self.st.instruction_ratio) < 1:
-            raise ConfigError(f"cpt.instruction_ratio: must be in [0, 1), got {self.st.instruction_ratio}")
         for source, epochs in (self.st.source_epochs or {}).items():
             if float(epochs) < 0:
                 raise ConfigError(f"cpt.source_epochs.{source}: must be >= 0, got {epochs}")

@@ -27,6 +27,7 @@ from pedgpt.adapters import (
 )
 from pedgpt.common.constants import DTYPES
 from pedgpt.common.errors import ConfigError
+from pedgpt.config.ranges import STAGE_RULES, Rule, one_of, positive
 from pedgpt.data import stage_data as sd
 from pedgpt.data.collate import collate_preference
 from pedgpt.data.encode import encode_pairs
@@ -160,17 +161,18 @@ class DFPO(Stage):
     corpus_parts = ("dfpo",)
     starts_from = "sft"
     rows_per_example = 2  # chosen + rejected
+    rules = (
+        *STAGE_RULES,
+        positive("beta", hint="the DPO temperature; 0 makes the preference term constant"),
+        Rule("mu", low=0),
+        one_of("loss", LOSSES),
+        one_of("ref", REFERENCE_MODES),
+        Rule("label_smoothing", low=0, high=0.5, high_open=True),
+    )
 
     def check(self) -> None:
-        st = self.st
-        if st.loss not in LOSSES:
-            raise ConfigError(f"dfpo.loss: must be dfpo or dpo, got {st.loss!r}")
-        if st.ref not in REFERENCE_MODES:
-            raise ConfigError(f"dfpo.ref: must be cached, online or adapter_disabled, got {st.ref!r}")
-        if st.ref == "adapter_disabled" and self.cfg.adapter.name == "none":
+        if self.st.ref == "adapter_disabled" and self.cfg.adapter.name == "none":
             raise ConfigError("dfpo.ref: adapter_disabled needs an adapter on the policy (adapter=moe_lora)")
-        if not 0 <= float(st.label_smoothing) < 0.5:
-            raise ConfigError(f"dfpo.label_smoothing: must be in [0, 0.5), got {st.label_smoothing}")
 
     def check_data(self, root: str) -> None:
         sd.require_records(root, "dfpo", "train", "data.root: {path} holds no preference pairs; stage dfpo needs them")

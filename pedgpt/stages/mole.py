@@ -28,6 +28,7 @@ from pedgpt.adapters import (
 )
 from pedgpt.adapters.heatmap import router_heatmap
 from pedgpt.common.errors import ConfigError
+from pedgpt.config.ranges import STAGE_RULES, Rule
 from pedgpt.data import stage_data as sd
 from pedgpt.data.collate import collate_padded
 from pedgpt.data.schema import PEDIATRIC_TASKS, TASKS
@@ -145,12 +146,11 @@ class MoLE(Stage):
     config_class = MoLEConfig
     corpus_parts = ("sft",)
     starts_from = "dfpo"
+    rules = (*STAGE_RULES, Rule("general_ratio", low=0, high=1, high_open=True))
 
     def check(self) -> None:
         if self.cfg.adapter.name == "none":
             raise ConfigError(f"adapter: stage {self.name} needs an adapter (adapter=moe_lora)")
-        if int(self.cfg.adapter.rank) <= 0:
-            raise ConfigError(f"adapter.rank: must be positive, got {self.cfg.adapter.rank}")
         if self.st.packing:
             raise ConfigError(f"{self.key()}.packing: must be false (task ids are per sequence)")
 

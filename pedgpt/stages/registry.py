@@ -25,6 +25,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
 from pedgpt.common.errors import ConfigError
+from pedgpt.config.ranges import STAGE_RULES, Rule
 from pedgpt.data.prompts import SamplePrompt, held_out_prompts
 from pedgpt.data.stage_data import corpus_part
 
@@ -82,7 +83,8 @@ class Stage:
     ``corpus_parts`` (PedCorpus sub-directories it reads from ``data.root``), ``starts_from`` (the stage whose
     export a real-model run must start from when this stage comes first), ``rows_per_example`` (sequences per
     example in a batch, for the planner), ``generates`` (whether generation scores are logged while it trains:
-    stages that teach instruction following).
+    stages that teach instruction following), ``rules`` (allowed values of its settings, checked at startup:
+    :data:`~pedgpt.config.ranges.STAGE_RULES` plus the stage's own keys).
     """
 
     name: ClassVar[str] = ""
@@ -92,6 +94,7 @@ class Stage:
     starts_from: ClassVar[str | None] = None
     rows_per_example: ClassVar[int] = 1
     generates: ClassVar[bool] = True
+    rules: ClassVar[tuple[Rule, ...]] = STAGE_RULES
 
     def __init__(self, cfg: DictConfig) -> None:
         self.cfg = cfg

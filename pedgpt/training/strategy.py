@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import torch
+from lightning.fabric.connector import _PRECISION_INPUT
 from lightning.pytorch.strategies import DDPStrategy, ModelParallelStrategy
 
 
@@ -23,7 +24,13 @@ def check_devices(trainer_kwargs: dict[str, Any]) -> None:
     """Fail at startup, with the config key, for impossible accelerator/device requests."""
     acc = trainer_kwargs.get("accelerator", "auto")
     devices = trainer_kwargs.get("devices", 1)
-    n = int(devices) if isinstance(devices, int) or (isinstance(devices, str) and devices.isdigit()) else None
+    n = (
+        int(devices)
+        if isinstance(devices, int) or (isinstance(devices, str) and devices.lstrip("-").isdigit())
+        else None
+    )
+    if n is not None and n < 1 and n != -1:
+        raise ValueError(f"trainer.devices: must be a count >= 1, -1 (all), a list of ids or auto, got {devices}")
     if acc in ("cuda", "gpu"):
         have = torch.cuda.device_count()
         if have == 0:
@@ -38,6 +45,17 @@ def check_devices(trainer_kwargs: dict[str, Any]) -> None:
 
 
 STRATEGIES = ("auto", "ddp", "fsdp")
+
+
+def precision_names() -> tuple[str, ...]:
+    """Every ``precision`` value the installed Lightning accepts (its own list: ``32-true``, ``bf16-mixed``, ...,
+    and the short aliases)."""
+
+    def flat(t: Any) -> list[str]:
+        args = get_args(t)
+        return [str(a) for x in args for a in (flat(x) if get_args(x) else [x])]
+
+    return tuple(dict.fromkeys(flat(_PRECISION_INPUT)))
 
 
 def strategy_names() -> tuple[str, ...]:

@@ -15,11 +15,14 @@ from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBas
 
 from pedgpt.adapters.routers import get_router
 from pedgpt.common.errors import ConfigError
+from pedgpt.config.ranges import ADAPTER_RULES, check_rules
 from pedgpt.config.schema import TrainConfig
 from pedgpt.data.corpus.manifest import verify_corpus
+from pedgpt.data.schema import TASKS
 from pedgpt.data.templates import template_names
 from pedgpt.models.tokenizer import tokenizer_problem
 from pedgpt.stages.registry import get_stage, stage_names, stored_values
+from pedgpt.training.settings_rules import RUN_RULES
 from pedgpt.training.strategy import check_devices, strategy_names, world_size_of
 
 
@@ -76,9 +79,7 @@ def _stage_checks(cfg: DictConfig) -> None:
     for name in cfg.pipeline:
         stage = get_stage(name)(cfg)
         key, st = stage.key(), stage.st
-        for k in ("max_steps", "batch_size", "val_batch_size", "max_len", "log_every_n_steps", "val_check_interval"):
-            if int(st[k]) <= 0:
-                raise ConfigError(f"{key}.{k}: must be positive, got {st[k]}")
+        check_rules(st, stage.rules, f"{key}.")
         if OmegaConf.is_missing(st.optimizer, "_target_") or not st.optimizer._target_:
             raise ConfigError(f"{key}.optimizer: needs a `_target_` (e.g. torch.optim.AdamW with `_partial_: true`)")
         limit = cfg.model.arch.get("max_position_embeddings") if cfg.model.arch else None
@@ -90,21 +91,16 @@ def _stage_checks(cfg: DictConfig) -> None:
 
 
 def _run_checks(cfg: DictConfig) -> None:
-    for key, low in (
-        ("checkpoint_every_n_steps", 0),
-        ("keep_last_checkpoints", 1),
-        ("max_nonfinite_in_a_row", 0),
-        ("trainer.accumulate_grad_batches", 1),
-    ):
-        if int(OmegaConf.select(cfg, key)) < low:
-            raise ConfigError(f"{key}: must be at least {low}, got {OmegaConf.select(cfg, key)}")
+    check_rules(cfg, RUN_RULES)
     if cfg.model.template not in template_names():
         raise ConfigError(
             f"model.template: unknown chat template {cfg.model.template!r}; registered: {template_names()}"
         )
     if cfg.adapter.name != "none":
-        try:
-            get_router(cfg.adapter.router)
+        check_rules(cfg.adapter, ADAPTER_RULES, "adapter.")
+        kwargs = {k: v for k, v in OmegaConf.to_container(cfg.adapter.router_kwargs).items() if v is not None}
+        try:  # the router the adapter will build: its name, and the options it accepts with their ranges
+            get_router(cfg.adapter.router)(int(cfg.adapter.num_specific), len(TASKS), **kwargs)
         except ValueError as e:
             raise ConfigError(f"adapter.router: {e}") from None
     if cfg.trainer.strategy not in strategy_names():

@@ -187,3 +187,26 @@ def test_preference_with_fresh_adapter_has_zero_rewards(ctx):
     res = run_preference(ctx, "preference", PAIRS)
     assert res.metrics["reward_accuracy"] == 0.0 and res.metrics["reward_margin"] == 0.0
     assert "adapters disabled" in res.metrics["reference"]
+
+
+@pytest.mark.parametrize(
+    "override,pattern",
+    [
+        ("generation.batch_size=0", r"^generation\.batch_size: must be a whole number >= 1, got 0$"),
+        ("generation.preset=creative", r"^generation\.preset: must be 'greedy' or 'paper', got 'creative'$"),
+        ("generation.max_new_tokens=0", r"^generation\.max_new_tokens: must be a whole number >= 1 \(or null\)"),
+        ("limit=0", r"^limit: must be a whole number >= 1 \(or null\), got 0$"),
+        ("dtype=float8", r"^dtype: must be one of 'float32', 'bfloat16' or 'float16', got 'float8'$"),
+        ("metrics.empty=drop", r"^metrics\.empty: must be 'zero' or 'skip_rouge', got 'drop'$"),
+        ("cmmlu.primary=best", r"^cmmlu\.primary: must be 'raw' or 'norm', got 'best'$"),
+        ("preference.beta=0", r"^preference\.beta: must be a number > 0, got 0"),
+    ],
+)
+def test_a_bad_evaluation_setting_names_its_key_before_any_model_loads(tmp_path, override, pattern):
+    from helpers import compose
+    from pedgpt.common.errors import ConfigError
+    from pedgpt.evaluation.run import run_evaluation
+
+    cfg = compose([f"model_dir={tmp_path}/no-such-model", override], config_name="evaluate")
+    with pytest.raises(ConfigError, match=pattern):  # not the missing model: the settings are checked first
+        run_evaluation(cfg, str(tmp_path / "out"))

@@ -374,7 +374,7 @@ CONFIG_ERRORS = {
         ["sft.batch_size=eight"],
         r"^config key `sft.batch_size`: Value 'eight' of type 'str' could not be converted to Integer",
     ),
-    "non_positive_batch_size": (["sft.batch_size=0"], r"^sft.batch_size: must be positive, got 0$"),
+    "non_positive_batch_size": (["sft.batch_size=0"], r"^sft.batch_size: must be a whole number >= 1, got 0$"),
     "max_len_above_model_limit": (
         ["sft.max_len=4096"],
         r"^sft.max_len: 4096 exceeds the model's limit model.arch.max_position_embeddings=1024$",
@@ -389,14 +389,14 @@ CONFIG_ERRORS = {
         r"^dfpo.ref: adapter_disabled needs an adapter on the policy \(adapter=moe_lora\)$",
     ),
     "mole_without_adapter": (["adapter=none"], r"^adapter: stage mole needs an adapter \(adapter=moe_lora\)$"),
-    "unknown_dfpo_loss": (["dfpo.loss=ipo"], r"^dfpo.loss: must be dfpo or dpo, got 'ipo'$"),
+    "unknown_dfpo_loss": (["dfpo.loss=ipo"], r"^dfpo.loss: must be 'dfpo' or 'dpo', got 'ipo'$"),
     "unknown_dfpo_reference": (
         ["dfpo.ref=frozen"],
-        r"^dfpo.ref: must be cached, online or adapter_disabled, got 'frozen'$",
+        r"^dfpo.ref: must be one of 'cached', 'online' or 'adapter_disabled', got 'frozen'$",
     ),
     "label_smoothing_out_of_range": (
         ["dfpo.label_smoothing=0.7"],
-        r"^dfpo.label_smoothing: must be in \[0, 0.5\), got 0.7$",
+        r"^dfpo.label_smoothing: must be a number in \[0, 0.5\), got 0.7$",
     ),
     "unknown_strategy": (
         ["trainer.strategy=deepspeed"],
@@ -408,9 +408,12 @@ CONFIG_ERRORS = {
     ),
     "negative_checkpoint_interval": (
         ["checkpoint_every_n_steps=-1"],
-        r"^checkpoint_every_n_steps: must be at least 0, got -1$",
+        r"^checkpoint_every_n_steps: must be a whole number >= 0, got -1; 0 turns periodic checkpoints off$",
     ),
-    "keep_no_checkpoints": (["keep_last_checkpoints=0"], r"^keep_last_checkpoints: must be at least 1, got 0$"),
+    "keep_no_checkpoints": (
+        ["keep_last_checkpoints=0"],
+        r"^keep_last_checkpoints: must be a whole number >= 1, got 0$",
+    ),
     "unknown_template": (["model.template=chatml_nope"], r"^model.template: unknown chat template 'chatml_nope'"),
     "unknown_router": (["adapter.router=nope"], r"^adapter.router: unknown router 'nope'; registered routers: "),
     "stage_without_optimizer_target": (["~sft.optimizer._target_"], r"^sft.optimizer: needs a `_target_`"),
@@ -787,7 +790,7 @@ def test_build_cli_of_an_empty_source_exits_1_with_one_line(tmp_path):
 def test_train_cli_config_error_exits_2_with_one_line(tmp_path):
     r = train_cli("+experiment=sft_demo", "sft.batch_size=0", f"hydra.run.dir={tmp_path}")
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines()[-1] == "config error: sft.batch_size: must be positive, got 0"
+    assert r.stderr.strip().splitlines()[-1] == "config error: sft.batch_size: must be a whole number >= 1, got 0"
 
 
 def test_train_cli_hostile_data_root_exits_2_with_one_line(tmp_path):
