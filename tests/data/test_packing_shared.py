@@ -28,7 +28,7 @@ def test_sft_packing_efficiency_on_the_shared_data(shared_corpus, shared_cache):
     from pedgpt.data.packing import pack_greedy
     from pedgpt.data.templates import get_template
     from pedgpt.models.tokenizer import cached_tokenizer
-    from pedgpt.training.pipeline import tokenizer_texts
+    from pedgpt.training.init_export import tokenizer_texts
 
     out, _ = shared_corpus
     cfg = compose([f"data.root={out}"])

@@ -298,8 +298,10 @@ def test_tiny_sweep_job_and_baseline_collect(tmp_path):
     subprocess.run(
         [
             sys.executable,
-            str(RUN_SH.parent / "lora_baseline.py"),
+            "-m",
+            "pedgpt.train",
             "+experiment=mole_demo",
+            "pipeline=[lora_baseline]",
             "adapter.num_specific=1",
             f"init_from={init}",
             f"hydra.run.dir={tmp_path / 'lora'}",

@@ -99,7 +99,8 @@ def test_each_sweep_invocation_gets_a_fresh_group_and_distinctly_named_jobs(tmp_
         new = sweeps[-1]
         reports = [json.loads((new / job / "report.json").read_text()) for job in ("0", "1")]
         assert {r["group"] for r in reports} == {new.name}
-        assert [r["sweep"] for r in reports] == [["sft.optimizer.lr=1e-3"], ["sft.optimizer.lr=2e-3"]]
+        # Hydra hands each job the value as it parsed it (1e-3 -> 0.001); the name and tags use that form
+        assert [r["sweep"] for r in reports] == [["sft.optimizer.lr=0.001"], ["sft.optimizer.lr=0.002"]]
         groups.append(new.name)
     assert len(set(groups)) == 2 and len(list((tmp_path / "multirun").iterdir())) == 2  # no folder reused
     assert all(g.startswith("sft_demo-") for g in groups)
