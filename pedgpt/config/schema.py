@@ -55,6 +55,7 @@ class ModelConfig:
 class DataConfig:
     root: str | None = MISSING  # a built PedCorpus; null: the bundled demo corpus
     demo_seed: int = MISSING
+    num_proc: int = MISSING  # processes that tokenize into the token store (first run of a data/tokenizer)
 
 
 @dataclass

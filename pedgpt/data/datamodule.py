@@ -109,9 +109,10 @@ class ExamplesDataModule(L.LightningDataModule):
         accumulate: int = 1,
     ):
         super().__init__()
-        if not train:
+        if not len(train):
             raise ValueError("the training set is empty after encoding (see the skip counts)")
-        self.train, self.val, self.collate = list(train), list(val), collate
+        # kept as given: a token store's examples are memory-mapped, and each rank reads only its share
+        self.train, self.val, self.collate = train, val, collate
         self.batch_size, self.val_batch_size = batch_size, val_batch_size
         self.sampler = EpochShuffleSampler(len(self.train), seed)
         self.info = info or {}

@@ -16,75 +16,113 @@ def flatten_instruction(rec: Instruction, template: ChatTemplate, eos_token: str
     return template.render(rec.messages, rec.system, eos_token=eos_token)
 
 
-def encode_texts(texts: Iterable[str], tokenizer: Any, max_len: int) -> list[dict]:
-    """Plain text → ``<s> text </s>`` examples (no ``<s>`` for tokenizers without one, e.g. Qwen's), long
-    documents split into ``max_len`` windows."""
+def text_windows(ids: list[int], max_len: int) -> list[dict]:
+    """One document's ids → ``max_len`` windows (a window of one token teaches nothing and is dropped)."""
+    return [{"input_ids": ids[i : i + max_len]} for i in range(0, len(ids), max_len) if len(ids[i : i + max_len]) > 1]
+
+
+def encode_text_batch(texts: Sequence[str], tokenizer: Any, max_len: int) -> list[list[dict]]:
+    """Plain texts → per text its ``<s> text </s>`` windows (``input_ids`` only: the labels are the inputs), no
+    ``<s>`` for tokenizers without one (e.g. Qwen's). One tokenizer call for the whole batch (a fast tokenizer
+    encodes it in Rust, in parallel)."""
     bos = [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
-    out = []
-    for text in texts:
-        ids = bos + tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        for i in range(0, len(ids), max_len):
-            chunk = ids[i : i + max_len]
-            if len(chunk) > 1:
-                out.append({"input_ids": chunk, "labels": list(chunk)})
-    return out
+    eos = [tokenizer.eos_token_id]
+    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
+    return [text_windows(bos + ids + eos, max_len) for ids in encoded]
+
+
+def encode_texts(texts: Iterable[str], tokenizer: Any, max_len: int) -> list[dict]:
+    """Plain text → ``<s> text </s>`` examples with ``labels`` = ``input_ids``, long documents split into
+    ``max_len`` windows."""
+    return [
+        {"input_ids": w["input_ids"], "labels": list(w["input_ids"])}
+        for windows in encode_text_batch(list(texts), tokenizer, max_len)
+        for w in windows
+    ]
+
+
+def encode_instruction(rec: Instruction, tokenizer: Any, template: ChatTemplate, max_len: int) -> dict | str:
+    """One instruction → an example whose labels cover assistant turns only (``task_id`` kept), or the reason
+    it is skipped."""
+    enc = template.encode(tokenizer, rec.messages, rec.system, max_len=max_len)
+    if enc is None:
+        return "answer_longer_than_max_len"
+    if all(lab == IGNORE_INDEX for lab in enc["labels"]):
+        return "no_trainable_tokens"
+    enc["task_id"] = task_id(rec.task)
+    return enc
+
+
+def encode_instruction_batch(
+    records: Sequence[Instruction], tokenizer: Any, template: ChatTemplate, max_len: int
+) -> list[dict | str]:
+    """:func:`encode_instruction` of each record (the token store's batch function)."""
+    return [encode_instruction(rec, tokenizer, template, max_len) for rec in records]
 
 
 def encode_instructions(
     records: Sequence[Instruction], tokenizer: Any, template: ChatTemplate, max_len: int, skipped: Counter
 ) -> list[dict]:
-    """Instructions → examples whose labels cover assistant turns only (``task_id`` kept)."""
-    out = []
-    for rec in records:
-        enc = template.encode(tokenizer, rec.messages, rec.system, max_len=max_len)
-        if enc is None:
-            skipped["answer_longer_than_max_len"] += 1
-            continue
-        if all(lab == IGNORE_INDEX for lab in enc["labels"]):
-            skipped["no_trainable_tokens"] += 1
-            continue
-        enc["task_id"] = task_id(rec.task)
-        out.append(enc)
-    return out
+    """Instructions → examples (:func:`encode_instruction`); skips counted by reason in ``skipped``."""
+    return kept([encode_instruction(rec, tokenizer, template, max_len) for rec in records], skipped)
 
 
-def encode_pairs(
-    pairs: Sequence[PreferencePair], tokenizer: Any, template: ChatTemplate, max_len: int, skipped: Counter
-) -> list[dict]:
-    """Preference pairs → chosen/rejected examples sharing the prompt (left-truncated to fit).
+def encode_pair(p: PreferencePair, tokenizer: Any, template: ChatTemplate, max_len: int) -> dict | str:
+    """One preference pair → chosen/rejected example sharing the prompt (left-truncated to fit), or the reason
+    it is skipped.
 
     Both answers are kept whole and condition on the same prompt: the prompt loses the same number of
     leading tokens in both rows, enough for the longer answer to fit in ``max_len``. Labels cover the
     final answer only (earlier assistant turns of a multi-turn prompt are context). Pairs whose chosen
     and rejected answers are identical or empty, or whose answers cannot fit in ``max_len`` with at
-    least one prompt token, are skipped and counted by reason.
+    least one prompt token, are skipped.
     """
+    if not p.chosen.strip() or not p.rejected.strip():
+        return "empty_answer"
+    if p.chosen.strip() == p.rejected.strip():
+        return "identical_chosen_rejected"
+    c = template.encode(tokenizer, [*p.prompt, _assistant(p.chosen)], p.system)
+    r = template.encode(tokenizer, [*p.prompt, _assistant(p.rejected)], p.system)
+    prompt_len = _prompt_length(c["labels"])
+    cut = max(0, len(c["input_ids"]) - max_len, len(r["input_ids"]) - max_len)
+    if cut >= prompt_len:
+        return "pair_longer_than_max_len"
+    masked = [IGNORE_INDEX] * (prompt_len - cut)  # earlier assistant turns are context, not answer
+    return {
+        "chosen_ids": c["input_ids"][cut:],
+        "chosen_labels": masked + c["labels"][prompt_len:],
+        "rejected_ids": r["input_ids"][cut:],
+        "rejected_labels": masked + r["labels"][prompt_len:],
+        "task_id": task_id(p.task),
+    }
+
+
+def encode_pair_batch(
+    pairs: Sequence[PreferencePair], tokenizer: Any, template: ChatTemplate, max_len: int
+) -> list[dict | str]:
+    """:func:`encode_pair` of each pair (the token store's batch function)."""
+    return [encode_pair(p, tokenizer, template, max_len) for p in pairs]
+
+
+def encode_pairs(
+    pairs: Sequence[PreferencePair], tokenizer: Any, template: ChatTemplate, max_len: int, skipped: Counter
+) -> list[dict]:
+    """Preference pairs → examples (:func:`encode_pair`) with ``index``, their position in the kept list (the key
+    of cached reference log-probs); skips counted by reason in ``skipped``."""
+    out = kept([encode_pair(p, tokenizer, template, max_len) for p in pairs], skipped)
+    for i, e in enumerate(out):
+        e["index"] = i
+    return out
+
+
+def kept(results: Iterable[dict | str], skipped: Counter) -> list[dict]:
+    """The examples among per-item results; each skip reason (a string) counted in ``skipped``."""
     out = []
-    for p in pairs:
-        if not p.chosen.strip() or not p.rejected.strip():
-            skipped["empty_answer"] += 1
-            continue
-        if p.chosen.strip() == p.rejected.strip():
-            skipped["identical_chosen_rejected"] += 1
-            continue
-        c = template.encode(tokenizer, [*p.prompt, _assistant(p.chosen)], p.system)
-        r = template.encode(tokenizer, [*p.prompt, _assistant(p.rejected)], p.system)
-        prompt_len = _prompt_length(c["labels"])
-        cut = max(0, len(c["input_ids"]) - max_len, len(r["input_ids"]) - max_len)
-        if cut >= prompt_len:
-            skipped["pair_longer_than_max_len"] += 1
-            continue
-        masked = [IGNORE_INDEX] * (prompt_len - cut)  # earlier assistant turns are context, not answer
-        out.append(
-            {
-                "chosen_ids": c["input_ids"][cut:],
-                "chosen_labels": masked + c["labels"][prompt_len:],
-                "rejected_ids": r["input_ids"][cut:],
-                "rejected_labels": masked + r["labels"][prompt_len:],
-                "task_id": task_id(p.task),
-                "index": len(out),
-            }
-        )
+    for r in results:
+        if isinstance(r, str):
+            skipped[r] += 1
+        else:
+            out.append(r)
     return out
 
 

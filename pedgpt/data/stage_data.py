@@ -16,13 +16,14 @@ import json
 import os
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pedgpt.common.errors import ConfigError
 from pedgpt.data.corpus.demo import build_demo_corpus
 from pedgpt.data.corpus.manifest import verify_corpus
 from pedgpt.data.schema import PEDIATRIC_TASKS, Instruction, PreferencePair, PretrainText, RecordError, read_jsonl
+from pedgpt.data.token_store import records_digest
 
 
 @functools.lru_cache(maxsize=4)
@@ -45,6 +46,22 @@ def corpus_part(data_cfg: Any, part: str, split: str) -> list:
     if data_cfg.root is None:
         return _split(_demo(int(data_cfg.demo_seed))[part], split)
     return _read(data_cfg.root, {"cpt": "cpt", "sft": "sft", "preference": "dfpo"}[part], split)
+
+
+#: PedCorpus sub-directory → the demo corpus part holding the same records
+DEMO_PARTS = {"cpt": "cpt", "sft": "sft", "dfpo": "preference"}
+
+
+def data_identity(data_cfg: Any, subs: Sequence[str]) -> dict[str, str]:
+    """What identifies the data of PedCorpus sub-directories ``subs`` without reading it: each file's sha256 from
+    the corpus manifest (verified: sizes and record counts), or for the demo corpus its seed and a digest of its
+    records (small)."""
+    if data_cfg.root is None:
+        demo = _demo(int(data_cfg.demo_seed))
+        return {sub: records_digest(demo[DEMO_PARTS[sub]]) for sub in subs}
+    files = verify_corpus(data_cfg.root)["files"]
+    rels = [f"{sub}/{split}.jsonl" for sub in subs for split in ("train", "dev")]
+    return {rel: files[rel]["sha256"] for rel in rels if rel in files}
 
 
 def repeat_by_source(records: list, epochs: dict[str, float], seed: int) -> list:

@@ -184,3 +184,23 @@ def tokenizer_fingerprint(tok_dir: str) -> str:
             with open(p, "rb") as f:
                 h.update(f.read())
     return h.hexdigest()[:16]
+
+
+def tokenizer_identity(tokenizer: Any) -> str:
+    """sha256 (16 hex digits) of what decides a tokenizer's ids: its model (the fast backend's JSON without the
+    padding and truncation state, or a sentencepiece model, or the vocabulary) and its special-token ids. The
+    same tokenizer saved in different folders (a base model, every stage's export) has the same identity."""
+    h = hashlib.sha256()
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        spec = json.loads(backend.to_str())
+        spec.pop("padding", None)
+        spec.pop("truncation", None)
+        h.update(json.dumps(spec, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    elif getattr(tokenizer, "sp_model", None) is not None:
+        h.update(tokenizer.sp_model.serialized_model_proto())
+    else:
+        h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    specials = [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id, tokenizer.unk_token_id]
+    h.update(json.dumps(specials).encode())
+    return h.hexdigest()[:16]

@@ -12,12 +12,11 @@ from omegaconf import MISSING, OmegaConf
 from pedgpt.common.errors import ConfigError
 from pedgpt.config.ranges import STAGE_RULES, Rule
 from pedgpt.data import stage_data as sd
-from pedgpt.data.collate import collate_padded
-from pedgpt.data.encode import encode_texts, flatten_instruction
-from pedgpt.data.packing import packed_rows
+from pedgpt.data.encode import encode_text_batch, flatten_instruction
 from pedgpt.data.templates import get_template
+from pedgpt.data.token_store import SPLITS, Encoding
 from pedgpt.stages.module import CausalLMModule, module_settings
-from pedgpt.stages.registry import Stage, StageConfig, StageData, register_stage
+from pedgpt.stages.registry import Stage, StageConfig, register_stage
 
 
 @dataclass
@@ -29,18 +28,6 @@ class CPTConfig(StageConfig):
 
 class CPTModule(CausalLMModule):
     stage_name = "cpt"
-
-
-def packed_or_padded(
-    train: list[dict], val: list[dict], packing: bool, max_len: int, pad_id: int, info: dict[str, Any]
-) -> StageData:
-    """A stage's examples as packed rows (``packing``) or padded sequences; packing efficiency into ``info``."""
-    if not packing:
-        return StageData(train, val, functools.partial(collate_padded, pad_id=pad_id), info)
-    train_rows, collate, eff = packed_rows(train, max_len, pad_id)
-    val_rows, _, val_eff = packed_rows(val, max_len, pad_id)
-    info.update(train_packing_efficiency=round(eff, 4), val_packing_efficiency=round(val_eff, 4))
-    return StageData(train_rows, val_rows, collate, info)
 
 
 @register_stage
@@ -56,16 +43,21 @@ class CPT(Stage):
             if float(epochs) < 0:
                 raise ConfigError(f"cpt.source_epochs.{source}: must be >= 0, got {epochs}")
 
-    def examples(self, tokenizer: Any) -> StageData:
+    def store_settings(self) -> dict[str, Any]:
+        st = self.st
+        epochs = OmegaConf.to_container(st.source_epochs) if st.source_epochs else {}
+        return {"instruction_ratio": float(st.instruction_ratio), "source_epochs": epochs, "seed": int(self.cfg.seed)}
+
+    def encoding(self, tokenizer: Any) -> Encoding:
         cfg, st = self.cfg, self.st
         render = functools.partial(
             flatten_instruction, template=get_template(cfg.model.template), eos_token=tokenizer.eos_token
         )
+        items: dict[str, list[str]] = {}
         info: dict[str, Any] = {}
-        docs = {}
-        for split in ("train", "dev"):
+        for split in SPLITS:
             epochs = OmegaConf.to_container(st.source_epochs) if split == "train" else None
-            texts, mix = sd.hybrid_cpt_texts(
+            items[split], info[f"{split}_mix"] = sd.hybrid_cpt_texts(
                 sd.corpus_part(cfg.data, "cpt", split),
                 sd.corpus_part(cfg.data, "sft", split),
                 float(st.instruction_ratio),
@@ -73,12 +65,8 @@ class CPT(Stage):
                 int(cfg.seed),
                 epochs,
             )
-            docs[split] = encode_texts(texts, tokenizer, int(st.max_len))
-            info[f"{split}_mix"] = mix
-        info.update(train_examples=len(docs["train"]), val_examples=len(docs["dev"]), skipped={})
-        return packed_or_padded(
-            docs["train"], docs["dev"], bool(st.packing), int(st.max_len), tokenizer.pad_token_id, info
-        )
+        encode = functools.partial(encode_text_batch, tokenizer=tokenizer, max_len=int(st.max_len))
+        return Encoding(items, encode, {"input_ids": "ids"}, info)
 
     def module(self, init_dir: str) -> CPTModule:
         return CPTModule(**module_settings(self.cfg, self.key(), init_dir))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +30,9 @@ from pedgpt.common.errors import ConfigError
 from pedgpt.config.ranges import STAGE_RULES, Rule, one_of, positive
 from pedgpt.data import stage_data as sd
 from pedgpt.data.collate import collate_preference
-from pedgpt.data.encode import encode_pairs
+from pedgpt.data.encode import encode_pair_batch
 from pedgpt.data.templates import get_template
+from pedgpt.data.token_store import SPLITS, Encoding, StoredExamples, TokenStore
 from pedgpt.distributed.world import barrier, is_grouped, is_rank_zero, local_device
 from pedgpt.losses.lm import sequence_mean_nll
 from pedgpt.losses.preference import dfpo_loss, dpo_loss
@@ -180,13 +181,23 @@ class DFPO(Stage):
     def policy_adapter(self) -> dict | None:
         return adapter_settings(self.cfg) if self.st.ref == "adapter_disabled" else None
 
-    def examples(self, tokenizer: Any) -> StageData:
-        tmpl, max_len = get_template(self.cfg.model.template), int(self.st.max_len)
-        skipped: Counter = Counter()
-        train = encode_pairs(sd.corpus_part(self.cfg.data, "preference", "train"), tokenizer, tmpl, max_len, skipped)
-        val = encode_pairs(sd.corpus_part(self.cfg.data, "preference", "dev"), tokenizer, tmpl, max_len, skipped)
-        info = {"train_examples": len(train), "val_examples": len(val), "skipped": sd.count_skips(skipped)}
-        return StageData(train, val, functools.partial(collate_preference, pad_id=tokenizer.pad_token_id), info)
+    def encoding(self, tokenizer: Any) -> Encoding:
+        encode = functools.partial(
+            encode_pair_batch,
+            tokenizer=tokenizer,
+            template=get_template(self.cfg.model.template),
+            max_len=int(self.st.max_len),
+        )
+        items = {s: sd.corpus_part(self.cfg.data, "preference", s) for s in SPLITS}
+        columns = dict.fromkeys(("chosen_ids", "chosen_labels", "rejected_ids", "rejected_labels"), "ids")
+        return Encoding(items, encode, {**columns, "task_id": "int"}, {})
+
+    def from_store(self, store: TokenStore) -> tuple[Sequence, Sequence]:
+        """Pairs carry ``index``, their position: the key of their cached reference log-probs."""
+        return tuple(StoredExamples(store.split(s), store.key, with_index=True) for s in SPLITS)  # type: ignore[return-value]
+
+    def collate(self, tokenizer: Any) -> Callable[[list], dict]:
+        return functools.partial(collate_preference, pad_id=tokenizer.pad_token_id)
 
     def prepare(self, data: StageData, init_dir: str, tokenizer: Any) -> dict[str, Any]:
         if self.st.ref != "cached":
@@ -243,8 +254,9 @@ def attach_reference(cfg: Any, train: list, val: list, ref_dir: str, pad_id: int
     Rank 0 computes a missing cache while the other ranks wait at a barrier, then read it.
     """
     st = cfg.dfpo
+    stored = isinstance(train, StoredExamples) and isinstance(val, StoredExamples) and train.key == val.key
     fp = rc.fingerprint(
-        train + val,
+        train.key if stored else [*train, *val],
         template=cfg.model.template,
         tokenizer_fp=tokenizer_fingerprint(ref_dir),
         max_len=int(st.max_len),
@@ -263,7 +275,7 @@ def attach_reference(cfg: Any, train: list, val: list, ref_dir: str, pad_id: int
         )
         ref = SequenceLogProbs(model)
         ref.to(local_device(cfg.trainer.accelerator))
-        cached = rc.compute_reference_logps(ref, train + val, pad_id, int(st.val_batch_size))
+        cached = rc.compute_reference_logps(ref, [*train, *val], pad_id, int(st.val_batch_size))
         del ref
         if is_rank_zero():
             rc.save_cached(cfg.paths.cache_dir, fp, *cached)

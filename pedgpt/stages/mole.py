@@ -8,7 +8,6 @@ task (``val/loss/<task>``), accumulated as tensors and reduced at epoch end.
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -30,13 +29,13 @@ from pedgpt.adapters.heatmap import router_heatmap
 from pedgpt.common.errors import ConfigError
 from pedgpt.config.ranges import STAGE_RULES, Rule
 from pedgpt.data import stage_data as sd
-from pedgpt.data.collate import collate_padded
 from pedgpt.data.schema import PEDIATRIC_TASKS, TASKS
+from pedgpt.data.token_store import SPLITS, Encoding
 from pedgpt.distributed.world import is_rank_zero, sum_over_ranks
 from pedgpt.losses.lm import task_nll_sums
 from pedgpt.stages.module import CausalLMModule, adapter_settings, module_settings
 from pedgpt.stages.registry import ReportSink, Stage, StageConfig, StageData, register_stage
-from pedgpt.stages.sft import instruction_examples
+from pedgpt.stages.sft import instruction_encoding
 from pedgpt.stages.steps import LossOutput, token_mask
 
 TASK_ROUTERS = ("task", "token_task_aux")
@@ -166,13 +165,13 @@ class MoLE(Stage):
                 want=lambda rec: rec.get("task") in PEDIATRIC_TASKS,
             )
 
-    def examples(self, tokenizer: Any) -> StageData:
+    def store_settings(self) -> dict[str, Any]:
+        return {"general_ratio": float(self.st.general_ratio), "seed": int(self.cfg.seed)}
+
+    def encoding(self, tokenizer: Any) -> Encoding:
         ratio, seed = float(self.st.general_ratio), int(self.cfg.seed)
-        records = {
-            s: sd.mole_instructions(sd.corpus_part(self.cfg.data, "sft", s), ratio, seed) for s in ("train", "dev")
-        }
-        train, val, info = instruction_examples(self, records, tokenizer)
-        return StageData(train, val, functools.partial(collate_padded, pad_id=tokenizer.pad_token_id), info)
+        records = {s: sd.mole_instructions(sd.corpus_part(self.cfg.data, "sft", s), ratio, seed) for s in SPLITS}
+        return instruction_encoding(self, records, tokenizer)
 
     def module(self, init_dir: str) -> CausalLMModule:
         return MoLEModule(**module_settings(self.cfg, self.key(), init_dir), adapter=adapter_settings(self.cfg))

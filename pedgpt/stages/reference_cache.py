@@ -20,6 +20,7 @@ import torch
 
 from pedgpt.common.files import file_sha256
 from pedgpt.data.collate import collate_preference
+from pedgpt.data.token_store import StoredExamples
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,10 @@ def model_hash(model_dir: str, cache_dir: str | None = None) -> str:
     return h.hexdigest()
 
 
-def data_hash(examples: Sequence[dict]) -> str:
+def data_hash(examples: Sequence[dict] | str) -> str:
+    """sha256 of the encoded pairs; a string is already the data's digest (a token store's key)."""
+    if isinstance(examples, str):
+        return examples
     h = hashlib.sha256()
     for e in examples:
         for k in ("chosen_ids", "chosen_labels", "rejected_ids", "rejected_labels"):
@@ -57,7 +61,7 @@ def data_hash(examples: Sequence[dict]) -> str:
 
 
 def fingerprint(
-    examples: Sequence[dict],
+    examples: Sequence[dict] | str,
     *,
     template: str,
     tokenizer_fp: str,
@@ -131,8 +135,14 @@ def save_cached(cache_dir: str, fp: str, chosen: torch.Tensor, rejected: torch.T
     return path
 
 
-def attach(examples: list[dict], chosen: torch.Tensor, rejected: torch.Tensor) -> None:
+def attach(examples: Sequence[dict], chosen: torch.Tensor, rejected: torch.Tensor) -> None:
+    """Give every pair its reference log-probs (``ref_chosen``, ``ref_rejected``): as columns of stored examples
+    (:class:`~pedgpt.data.token_store.StoredExamples`), or written into in-memory example dicts."""
     if len(examples) != chosen.numel():
         raise ValueError(f"reference cache holds {chosen.numel()} pairs, the data {len(examples)}")
+    if isinstance(examples, StoredExamples):
+        examples.set_column("ref_chosen", chosen.tolist())
+        examples.set_column("ref_rejected", rejected.tolist())
+        return
     for e, c, r in zip(examples, chosen.tolist(), rejected.tolist()):
         e["ref_chosen"], e["ref_rejected"] = c, r

@@ -14,9 +14,10 @@ no such key.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
@@ -26,8 +27,11 @@ from omegaconf import MISSING, DictConfig
 
 from pedgpt.common.errors import ConfigError
 from pedgpt.config.ranges import STAGE_RULES, Rule
+from pedgpt.data.collate import collate_padded
+from pedgpt.data.packing import collate_packed
 from pedgpt.data.prompts import SamplePrompt, held_out_prompts
 from pedgpt.data.stage_data import corpus_part
+from pedgpt.data.token_store import SPLITS, Encoding, PackedRows, StoredExamples, TokenStore
 
 PLUGINS_ENV = "PEDGPT_PLUGINS"
 ENTRY_POINT_GROUP = "pedgpt.stages"
@@ -69,8 +73,8 @@ class StageData:
     """A stage's encoded examples: ``train`` / ``val`` items for the dataloader, the ``collate`` function that
     batches them, and ``info`` (counts, skip reasons, packing efficiency) for the report."""
 
-    train: list
-    val: list
+    train: Sequence
+    val: Sequence
     collate: Callable[[list], dict]
     info: dict[str, Any]
 
@@ -111,8 +115,45 @@ class Stage:
     def check_data(self, root: str) -> None:
         """Checks of a built PedCorpus at ``root`` beyond the presence of ``corpus_parts`` (startup)."""
 
+    def encoding(self, tokenizer: Any) -> Encoding | None:
+        """What this stage tokenizes (items per split, how, which columns), for the token store; None: the stage
+        builds its examples in memory with :meth:`examples` instead."""
+        return None
+
+    def store_settings(self) -> dict[str, Any]:
+        """The settings besides the data, tokenizer, template and ``max_len`` that change this stage's encoded
+        examples (part of the token store's key)."""
+        return {}
+
+    def collate(self, tokenizer: Any) -> Callable[[list], dict]:
+        """Batches of (unpacked) examples → the model's input."""
+        return functools.partial(collate_padded, pad_id=tokenizer.pad_token_id)
+
+    @property
+    def pack_len(self) -> int | None:
+        """Rows of this many tokens when the stage packs its examples (``<key>.packing``), else None."""
+        return int(self.st.max_len) if self.st.get("packing") else None
+
+    def from_store(self, store: TokenStore) -> tuple[Sequence, Sequence]:
+        """(train, val) datasets over a token store: its examples, or its packed rows."""
+        labels_from_inputs = "labels" not in store.columns
+        views = [StoredExamples(store.split(s), store.key, labels_from_inputs) for s in SPLITS]
+        if not self.pack_len:
+            return views[0], views[1]
+        train_rows, val_rows = (store.rows(s) for s in SPLITS)
+        assert train_rows is not None and val_rows is not None, store.path
+        return PackedRows(views[0], train_rows), PackedRows(views[1], val_rows)
+
+    def stage_data(self, train: Sequence, val: Sequence, info: dict[str, Any], tokenizer: Any) -> StageData:
+        """The :class:`StageData` of encoded ``train`` / ``val`` examples (packed rows when the stage packs)."""
+        if not self.pack_len:
+            return StageData(train, val, self.collate(tokenizer), info)
+        collate = functools.partial(collate_packed, max_len=self.pack_len, pad_id=tokenizer.pad_token_id)
+        return StageData(train, val, collate, info)
+
     def examples(self, tokenizer: Any) -> StageData:
-        raise NotImplementedError
+        """The examples of a stage without :meth:`encoding`, built in memory at every start."""
+        raise NotImplementedError(f"stage {self.name}: define encoding() (token store) or examples() (in memory)")
 
     def prepare(self, data: StageData, init_dir: str, tokenizer: Any) -> dict[str, Any]:
         """Work before training (e.g. DFPO's reference log-probs); returns entries for the stage's result."""

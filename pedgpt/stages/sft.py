@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -9,11 +10,11 @@ from typing import Any
 from omegaconf import MISSING
 
 from pedgpt.data import stage_data as sd
-from pedgpt.data.encode import encode_instructions
+from pedgpt.data.encode import encode_instruction_batch, encode_instructions
 from pedgpt.data.templates import get_template
-from pedgpt.stages.cpt import packed_or_padded
+from pedgpt.data.token_store import SPLITS, Encoding
 from pedgpt.stages.module import CausalLMModule, module_settings
-from pedgpt.stages.registry import Stage, StageConfig, StageData, register_stage
+from pedgpt.stages.registry import Stage, StageConfig, register_stage
 
 
 @dataclass
@@ -40,16 +41,28 @@ def instruction_examples(stage: Stage, records: dict[str, list], tokenizer: Any)
     return train, val, info
 
 
+def instruction_encoding(stage: Stage, records: dict[str, list], tokenizer: Any) -> Encoding:
+    """What an instruction stage tokenizes: its train / dev records, each encoded by :func:`encode_instruction`
+    (assistant-turn labels, task id)."""
+    encode = functools.partial(
+        encode_instruction_batch,
+        tokenizer=tokenizer,
+        template=get_template(stage.cfg.model.template),
+        max_len=int(stage.st.max_len),
+    )
+    info = {"tasks": dict(sorted(Counter(r.task for r in records["train"]).items()))}
+    return Encoding(records, encode, {"input_ids": "ids", "labels": "ids", "task_id": "int"}, info)
+
+
 @register_stage
 class SFT(Stage):
     name = "sft"
     config_class = SFTConfig
     corpus_parts = ("sft",)
 
-    def examples(self, tokenizer: Any) -> StageData:
-        records = {s: sd.corpus_part(self.cfg.data, "sft", s) for s in ("train", "dev")}
-        train, val, info = instruction_examples(self, records, tokenizer)
-        return packed_or_padded(train, val, bool(self.st.packing), int(self.st.max_len), tokenizer.pad_token_id, info)
+    def encoding(self, tokenizer: Any) -> Encoding:
+        records = {s: sd.corpus_part(self.cfg.data, "sft", s) for s in SPLITS}
+        return instruction_encoding(self, records, tokenizer)
 
     def module(self, init_dir: str) -> SFTModule:
         return SFTModule(**module_settings(self.cfg, self.key(), init_dir))

@@ -30,6 +30,7 @@ from pedgpt.distributed.world import is_rank_zero
 from pedgpt.inference.generation import GenerationSettings
 from pedgpt.models.exports import export_complete, mark_complete
 from pedgpt.models.tokenizer import load_tokenizer, use_template
+from pedgpt.stages.examples import stage_examples
 from pedgpt.stages.registry import ReportSink, Stage, StageData, get_stage
 from pedgpt.training.callbacks import LossHistory, Throughput
 from pedgpt.training.checkpointing import (
@@ -129,7 +130,7 @@ def run_stage(
     export_dir = os.path.join(stage_dir, "export")
     os.makedirs(stage_dir, exist_ok=True)
     tokenizer = use_template(load_tokenizer(init_dir), cfg.model.template)
-    data = checked_examples(stage, stage.examples(tokenizer))
+    data = checked_examples(stage, stage_examples(stage, tokenizer))
     result: dict[str, Any] = {"data": data.info, **stage.prepare(data, init_dir, tokenizer)}
     st = stage.st
     dm = ExamplesDataModule(

@@ -31,6 +31,7 @@ RUN_RULES: tuple[Rule, ...] = (
     one_of("model.dtype", tuple(DTYPES)),
     one_of("model.attention", ATTENTION_NAMES),
     at_least("model.vocab_size", 8),
+    at_least("data.num_proc", 1),
     one_of("adapter.name", ("moe_lora", "none")),
     one_of("trainer.precision", precision_names()),
     at_least("trainer.max_steps", 1, nullable=True, hint=_STEPS),

@@ -49,6 +49,15 @@ def file_digest(path: str) -> tuple[int, str, int]:
     return size, h.hexdigest(), lines
 
 
+def count_lines(path: str) -> int:
+    """Newlines in a file, read in 16 MiB chunks (a few hundred MB per second)."""
+    lines = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            lines += chunk.count(b"\n")
+    return lines
+
+
 def listed_files(root: str) -> list[str]:
     """The files a manifest covers: every file under ``root`` (relative, ``/``-separated, sorted) except
     hidden entries (``.hydra/``) and the manifest itself."""
@@ -164,7 +173,10 @@ def _check_file(root: str, rel: str, entry: dict[str, Any], full: bool, written_
     hash_it = full or st.st_mtime_ns > written_ns
     if "records" not in entry and not hash_it:
         return
-    _, sha, lines = file_digest(path)
+    if hash_it:
+        _, sha, lines = file_digest(path)
+    else:
+        sha, lines = "", count_lines(path)  # the cheap check: no sha256 of an unmodified file
     if "records" in entry and lines != entry["records"]:
         raise CorpusError(
             f"{key}: {path} holds {lines:,} records, {MANIFEST} says {entry['records']:,} "
