@@ -6,7 +6,8 @@ collated by ``collate_packed``. Model: a 4-layer Llama, hidden 256, 4 heads (hea
 tokenizer's vocabulary. Two copies with the same initial weights train side by side through ``SequenceLogProbs``
 (one forward, label positions only through the LM head, backward, AdamW): ``model.attention=sdpa`` (the
 DocumentMask's dense mask, materialised per batch, SDPA over the whole row) and ``model.attention=auto`` (on CPU:
-SDPA per document, no L × L tensor). Both see the same rows in the same order; the first step's losses must agree
+the ``sdpa_varlen`` path — the row's documents gathered into a few length buckets, one causal SDPA call per bucket,
+no L × L tensor). Both see the same rows in the same order; the first step's losses must agree
 (< 1e-4), so both do the same work.
 
 Each round steps both once on the same row in alternating order (ABBA across rounds) after one warm-up step each;
@@ -91,7 +92,7 @@ def step(stepper: tuple, batch: dict) -> tuple[float, float]:
     loss.backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
-    return time.perf_counter() - t, float(loss)
+    return time.perf_counter() - t, loss.item()
 
 
 def peak_step_mib(stepper: tuple, batch: dict) -> float | None:

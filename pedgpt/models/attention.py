@@ -13,8 +13,9 @@ runs one of three exact paths (:func:`choose_path`):
   serves no-grad forwards only (and compiles for ~15 s per new shape).
 * ``flash_varlen``: FlashAttention-2 ``flash_attn_varlen_func`` over the flattened rows with ``cu_seqlens``
   (``alibi_slopes`` for ALiBi) — CUDA, fp16/bf16, when ``flash_attn`` is installed.
-* ``sdpa_varlen``: ``scaled_dot_product_attention(is_causal=True)`` per segment — any device, with backward;
-  the CPU path. ALiBi builds each document's own (H, n, n) bias.
+* ``sdpa_varlen``: ``scaled_dot_product_attention(is_causal=True)`` over the segments, gathered into a few
+  buckets of similar length (right-padded within a bucket, which causal attention never reads) — any device,
+  with backward; the CPU path. ALiBi adds one (1, H, w, w) bias per bucket (w: its longest segment).
 
 ``auto`` takes ``flash_varlen``, else ``flex`` on CUDA, else ``sdpa_varlen``; ``flex`` insists on FlexAttention.
 ``sdpa`` and ``eager`` keep the dense (B, 1, L, L) mask (``DocumentMask.dense``): the fallback, and what any
@@ -33,6 +34,7 @@ import functools
 import importlib.util
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -72,6 +74,14 @@ class PackedAttention(BlockMask):
     def flat_segments(self) -> list[int]:
         """Segment lengths over the flattened rows (row 0's segments, then row 1's, …)."""
         return [n for row in self.segments for n in row]
+
+    def buckets(self) -> tuple[list[Bucket], torch.Tensor]:
+        """The ``sdpa_varlen`` path's gather plan (:func:`_buckets`), built on first use and shared by every layer."""
+        plan = getattr(self, "_buckets", None)
+        if plan is None:
+            plan = _buckets(self.flat_segments, self.seg_ids.device)
+            self._buckets = plan
+        return plan
 
     def dense_allowed(self) -> torch.Tensor:
         """(B, 1, L, L) bool, True where a query may attend a key — only for fallbacks (it is L × L)."""
@@ -243,26 +253,80 @@ def alibi_bias(slopes: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor
     return bias.clamp(min=torch.finfo(dtype).min).to(dtype)[None]
 
 
+@dataclass(frozen=True)
+class Bucket:
+    """Segments of similar length batched for one SDPA call: ``count`` segments, each right-padded to ``width``.
+
+    ``src`` (count·width,) gathers each segment's positions from the flattened (B·L) rows (padding slots repeat
+    the segment's last position: causal queries of the segment never reach them); ``keep`` (its tokens,) picks
+    the real slots of the (count·width) output."""
+
+    count: int
+    width: int
+    src: torch.Tensor
+    keep: torch.Tensor
+
+
+def _buckets(segments: list[int], device: torch.device) -> tuple[list[Bucket], torch.Tensor]:
+    """The buckets of ``segments`` (lengths over the flattened rows) and the permutation that puts the buckets'
+    concatenated real outputs back in row order.
+
+    A segment of length n goes to the bucket of ``ceil(log2 n)``, padded to that bucket's longest segment, so a
+    segment pays at most 4× its own causal attention and a row of many documents costs a handful of SDPA calls
+    per layer (not one per document)."""
+    starts = [0]
+    for n in segments:
+        starts.append(starts[-1] + n)
+    groups: dict[int, list[int]] = {}
+    for i, n in enumerate(segments):
+        groups.setdefault((n - 1).bit_length(), []).append(i)
+    buckets: list[Bucket] = []
+    order: list[int] = []
+    for key in sorted(groups):
+        members = groups[key]
+        width = max(segments[i] for i in members)
+        src: list[int] = []
+        keep: list[int] = []
+        for slot, i in enumerate(members):
+            n, s = segments[i], starts[i]
+            src += [s + min(t, n - 1) for t in range(width)]
+            keep += range(slot * width, slot * width + n)
+            order += range(s, s + n)
+        buckets.append(
+            Bucket(
+                len(members),
+                width,
+                torch.tensor(src, dtype=torch.long, device=device),
+                torch.tensor(keep, dtype=torch.long, device=device),
+            )
+        )
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+    return buckets, inverse.to(device)
+
+
 def _sdpa_varlen(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: PackedAttention, scale: Any, dropout: float, slopes: Any
 ) -> torch.Tensor:
     B, H, L, D = q.shape
     gqa = k.shape[1] != H
-    lengths = mask.flat_segments
+    buckets, inverse = mask.buckets()
+    fq, fk, fv = _flat(q), _flat(k), _flat(v)
     outs = []
-    for qs, ks, vs in zip(_flat(q).split(lengths), _flat(k).split(lengths), _flat(v).split(lengths)):
-        qs, ks, vs = (t.transpose(0, 1)[None] for t in (qs, ks, vs))  # (1, H, n, D)
+    for bucket in buckets:
+        n, w = bucket.count, bucket.width
+        qs, ks, vs = (t.index_select(0, bucket.src).view(n, w, -1, D).transpose(1, 2) for t in (fq, fk, fv))
         if slopes is None:
             o = F.scaled_dot_product_attention(
                 qs, ks, vs, dropout_p=dropout, is_causal=True, scale=scale, enable_gqa=gqa
             )
-        else:
-            bias = alibi_bias(slopes, qs.shape[2], q.dtype)
+        else:  # the bias depends on the distance only: one (1, H, w, w) bias serves every segment of the bucket
             o = F.scaled_dot_product_attention(
-                qs, ks, vs, attn_mask=bias, dropout_p=dropout, scale=scale, enable_gqa=gqa
+                qs, ks, vs, attn_mask=alibi_bias(slopes, w, q.dtype), dropout_p=dropout, scale=scale, enable_gqa=gqa
             )
-        outs.append(o[0].transpose(0, 1))
-    return torch.cat(outs).view(B, L, H, D)
+        outs.append(o.transpose(1, 2).reshape(n * w, H, D).index_select(0, bucket.keep))
+    out = torch.cat(outs) if len(outs) > 1 else outs[0]
+    return out.index_select(0, inverse).view(B, L, H, D)
 
 
 def packed_attention_forward(

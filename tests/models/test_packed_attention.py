@@ -126,6 +126,30 @@ def test_sdpa_varlen_gradients_equal_the_dense_mask():
         assert (a - b).abs().max().item() < 1e-5
 
 
+def test_sdpa_varlen_runs_one_call_per_length_bucket(monkeypatch):
+    """Many documents cost a few SDPA calls (one per power-of-two length class), each document padded to at most
+    2× its length; every position comes back exactly once."""
+    lengths = [[3, 4, 100, 120, 5, 7, 1], [128, 5, 7, 6, 90]]
+    packed = packed_attention(DocumentMask.from_lengths(lengths, 260), "auto")
+    buckets, inverse = packed.buckets()
+    flat = packed.flat_segments
+    classes = {(n - 1).bit_length() for n in flat}
+    assert len(buckets) == len(classes) < len(flat)
+    assert sorted(inverse.tolist()) == list(range(2 * 260)) and sum(b.keep.numel() for b in buckets) == 2 * 260
+    members = {(n - 1).bit_length(): [m for m in flat if (m - 1).bit_length() == (n - 1).bit_length()] for n in flat}
+    for b in buckets:
+        group = next(g for g in members.values() if max(g) == b.width and len(g) == b.count)
+        assert b.width < 2 * min(group) or min(group) == 1
+    calls = []
+    real = F.scaled_dot_product_attention
+    monkeypatch.setattr(attention.F, "scaled_dot_product_attention", lambda *a, **k: calls.append(1) or real(*a, **k))
+    q, k, v = qkv(260)
+    with torch.no_grad():
+        got = packed_attention_forward(q, k, v, packed, path="sdpa_varlen")
+    assert len(calls) == len(buckets)
+    assert (got - dense_reference(q, k, v, packed)).abs().max().item() < 1e-5
+
+
 def fake(device: str, dtype=torch.float32, grad=False):
     return SimpleNamespace(device=torch.device(device) if device != "cuda" else SimpleNamespace(type="cuda"),
                            dtype=dtype, shape=(1, 4, 8, 64), requires_grad=grad)  # fmt: skip
