@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
 from pedgpt.common.errors import ModelPathError
+from pedgpt.models import attention as _attention  # noqa: F401  (registers the ``auto`` / ``flex`` implementations)
 from pedgpt.models.baichuan2.convert import ensure_native
 
 MODEL_DIR_ENV = "PEDGPT_MODEL_DIR"
@@ -80,7 +81,9 @@ def load_pretrained(
     path: str, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False, attention: str = "sdpa"
 ) -> Any:
     """Load an HF-format export or base model from a local directory (safetensors), with the attention
-    implementation ``attention``."""
+    implementation ``attention`` (``model.attention``): ``auto`` / ``flex`` (packed batches attend within each
+    document without an L × L mask, :mod:`pedgpt.models.attention`; everything else is transformers' SDPA),
+    ``sdpa`` or ``eager`` (dense masks), or any other transformers implementation."""
     if not os.path.exists(os.path.join(path, "config.json")):
         raise ModelPathError(f"{path}: not an HF model directory (no config.json)")
     return AutoModelForCausalLM.from_pretrained(

@@ -10,6 +10,10 @@ the forward pre-hook of the module that is sharded as the root. Sharding this wr
 the LM head is unsharded while the chunks run, and resharded after — the same code works sharded or not.
 With ``chunk_size > 0`` each chunk is activation-checkpointed, so the backward keeps only the hidden
 rows, not the chunk's logits (memory for large vocabularies; costs one extra LM-head matmul).
+
+A packed batch's ``attention_mask`` is a :class:`~pedgpt.data.packing.DocumentMask`; the forward hands the
+decoder what its attention path needs (:func:`pedgpt.models.attention.model_attention_mask`): per-document
+attention without an L × L mask for ``model.attention`` ``auto`` / ``flex``, the dense mask otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from pedgpt.common.constants import IGNORE_INDEX
+from pedgpt.data.packing import DocumentMask
+from pedgpt.models.attention import model_attention_mask
 
 
 def _chunk_logps(h: torch.Tensor, head: Any, y: torch.Tensor) -> torch.Tensor:
@@ -62,7 +68,9 @@ def decoder_of(lm: nn.Module) -> Any:
 
 
 class SequenceLogProbs(nn.Module):
-    """``forward(input_ids, labels, attention_mask=None, position_ids=None) -> (logp_sum, n_tokens)``."""
+    """``forward(input_ids, labels, attention_mask=None, position_ids=None) -> (logp_sum, n_tokens)``.
+
+    ``attention_mask``: None, a (B, L) padding mask, a 4-D mask, or a packed batch's :class:`DocumentMask`."""
 
     def __init__(self, lm: nn.Module, chunk_size: int = 0):
         super().__init__()
@@ -73,11 +81,12 @@ class SequenceLogProbs(nn.Module):
         self,
         input_ids: torch.Tensor,
         labels: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | DocumentMask | None = None,
         position_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         extra = {"position_ids": position_ids} if position_ids is not None else {}  # remote-code models may lack it
-        out = decoder_of(self.lm)(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **extra)
+        mask = model_attention_mask(self.lm, attention_mask, input_ids.device)
+        out = decoder_of(self.lm)(input_ids=input_ids, attention_mask=mask, use_cache=False, **extra)
         lm: Any = self.lm
         head = lm.get_output_embeddings()
         return selected_token_logps(out.last_hidden_state, head, labels, self.chunk_size)

@@ -18,7 +18,9 @@ fp32 log-softmax of ``loss_chunk_size`` rows (or of all b·s label rows without 
 Attention scores are never stored by SDPA's fused kernels, but the masks the attention path builds are:
 ALiBi (Baichuan2-13B) adds a (b, heads, s, s) bias in the compute dtype, shared by every layer, plus an fp32
 (b, s, s) temporary while it is built; packed rows carry a (b, 1, s, s) fp32 block mask; padded batches a
-(b, 1, s, s) boolean mask.
+(b, 1, s, s) boolean mask. Packed rows under ``model.attention`` ``auto`` / ``flex``
+(:mod:`pedgpt.models.attention`) build no such mask (a document ``BlockMask`` of (s/128)² block indices, ALiBi
+as a ``score_mod`` or FlashAttention's ``alibi_slopes``): counted as 0.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import torch
 from omegaconf import DictConfig
 from transformers import AutoModelForCausalLM
 
+from pedgpt.models.attention import PACKED_MODES
 from pedgpt.models.build import arch_config
 from pedgpt.stages.registry import get_stage
 
@@ -87,8 +90,13 @@ def activation_bytes(
     return layers_part + head
 
 
-def attention_bytes(alibi: bool, packed: bool, heads: int, rows: int, seq_len: int, compute_bytes: int) -> int:
-    """Bytes of the attention masks one forward materialises (see the module docstring)."""
+def attention_bytes(
+    alibi: bool, packed: bool, heads: int, rows: int, seq_len: int, compute_bytes: int, block_sparse: bool = False
+) -> int:
+    """Bytes of the attention masks one forward materialises (see the module docstring); ``block_sparse``: packed
+    rows through pedgpt's packed attention (``model.attention`` auto / flex), which builds none."""
+    if packed and block_sparse:
+        return 0
     square = rows * seq_len * seq_len
     if alibi:
         return square * heads * compute_bytes + square * 4
@@ -159,6 +167,7 @@ def plan(cfg: DictConfig) -> dict[str, Any]:
         rows,
         int(st.max_len),
         compute,
+        block_sparse=cfg.model.get("attention", "sdpa") in PACKED_MODES,
     )
     need = sum(states.values()) + act + attn
     have = float(cfg.plan.gpu_memory_gb) * 2**30 * float(cfg.plan.usable_fraction)

@@ -8,10 +8,12 @@ from pedgpt.common.constants import DTYPES
 from pedgpt.common.logs import WANDB_MODES
 from pedgpt.config.ranges import Rule, at_least, batches_or_fraction, one_of, positive
 from pedgpt.metrics.text import TOKENIZERS
+from pedgpt.models.attention import DENSE_MODES, PACKED_MODES
 from pedgpt.training.strategy import precision_names
 
-#: the attention implementations ``model.attention`` may name (transformers' ``attn_implementation``)
-ATTENTION_NAMES = ("sdpa", "eager")
+#: the attention implementations ``model.attention`` may name (transformers' ``attn_implementation``): the
+#: dense-mask ones and pedgpt's packed ones (``auto`` / ``flex``, :mod:`pedgpt.models.attention`)
+ATTENTION_NAMES = DENSE_MODES + PACKED_MODES
 _STEPS = "null takes each stage's own value; the run trains by optimizer steps (there is no epoch bound)"
 
 RUN_RULES: tuple[Rule, ...] = (

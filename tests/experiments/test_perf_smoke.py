@@ -20,6 +20,8 @@ KEYS = {
     "moe_vs_lora_same_rank",
     "packing_efficiency",
     "batched_generation_speedup",
+    "block_attention_speedup_4096",
+    "block_attention_speedup_2048",
 }
 
 

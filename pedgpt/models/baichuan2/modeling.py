@@ -12,9 +12,14 @@ Design points:
   ``"alibi"`` (13B): the bias ``slope_h · (key_index − query_index)`` is added to the additive float mask given
   to SDPA. Only the distance enters, so it composes exactly with a block-diagonal packing mask and with a KV cache.
 * **Masks.** ``attention_mask`` may be absent (causal), a 2-D 0/1 padding mask over the keys (left or right
-  padding), or a 4-D additive float (or boolean) mask ``(B, 1, L, S)`` such as :mod:`pedgpt.data.packing` builds.
-  One mask is built per forward and shared by every layer; attention is
-  :func:`torch.nn.functional.scaled_dot_product_attention`.
+  padding), a 4-D additive float (or boolean) mask ``(B, 1, L, S)``, or a packed batch's
+  :class:`~pedgpt.data.packing.DocumentMask`. One mask is built per forward and shared by every layer; attention
+  is :func:`torch.nn.functional.scaled_dot_product_attention`.
+* **Packed batches without an L × L mask.** With ``attn_implementation`` ``auto`` or ``flex`` a ``DocumentMask``
+  becomes a :class:`~pedgpt.models.attention.PackedAttention` and every layer attends within each document only
+  (:func:`~pedgpt.models.attention.packed_attention_forward`: FlexAttention with a document ``BlockMask`` and
+  ALiBi as a ``score_mod``, FlashAttention-2 varlen with ``alibi_slopes``, or SDPA per document); RoPE angles
+  come from the restarting ``position_ids`` as before. Other implementations get the dense mask.
 * **NormHead.** ``lm_head.weight`` is stored un-normalised in its own dtype; every forward L2-normalises the rows
   in fp32 and casts to the compute dtype. The parameter is never modified in place.
 * **Generation.** The transformers ``Cache`` API (``DynamicCache.update(k, v, layer_idx)``) under either argument
@@ -39,6 +44,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 
 from pedgpt.common.constants import IGNORE_INDEX
+from pedgpt.models.attention import PackedAttention, model_attention_mask, packed_attention_forward
 from pedgpt.models.baichuan2.configuration import Baichuan2Config
 
 # transformers 5.x renamed the cache field of model outputs from ``past_key_values`` to ``cache``.
@@ -154,15 +160,21 @@ class Baichuan2Attention(nn.Module):
     def forward(
         self,
         hidden_states: torch.Tensor,
-        attn_mask: torch.Tensor | None,
+        attn_mask: torch.Tensor | PackedAttention | None,
         rope: tuple[torch.Tensor, torch.Tensor] | None,
         cache: Cache | None = None,
+        alibi_slopes: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``attn_mask``: the additive bias of :func:`build_attention_bias` (ALiBi included), None (causal), or a
+        :class:`PackedAttention` (then ``alibi_slopes`` carries ALiBi and no KV cache is used)."""
         B, L, _ = hidden_states.shape
         qkv = self.W_pack(hidden_states).view(B, L, 3, self.num_heads, self.head_dim)
         q, k, v = (t.transpose(1, 2) for t in qkv.unbind(dim=2))  # (B, H, L, D) each
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        if isinstance(attn_mask, PackedAttention):
+            packed = packed_attention_forward(q, k, v, attn_mask, alibi_slopes=alibi_slopes)  # (B, L, H, D)
+            return self.o_proj(packed.reshape(B, L, self.hidden_size))
         if cache is not None:
             k, v = cache.update(k, v, self.layer_idx)
         causal = attn_mask is None and L > 1
@@ -183,13 +195,15 @@ class Baichuan2DecoderLayer(GradientCheckpointingLayer):
     def forward(
         self,
         hidden_states: torch.Tensor,
-        attn_mask: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | PackedAttention | None = None,
         rope_cos: torch.Tensor | None = None,
         rope_sin: torch.Tensor | None = None,
         cache: Cache | None = None,
+        alibi_slopes: torch.Tensor | None = None,
     ) -> torch.Tensor:
         rope = (rope_cos, rope_sin) if rope_cos is not None else None
-        hidden_states = hidden_states + self.self_attn(self.input_layernorm(hidden_states), attn_mask, rope, cache)
+        attn = self.self_attn(self.input_layernorm(hidden_states), attn_mask, rope, cache, alibi_slopes)
+        hidden_states = hidden_states + attn
         return hidden_states + self.mlp(self.post_attention_layernorm(hidden_states))
 
 
@@ -341,9 +355,18 @@ class Baichuan2Model(Baichuan2PreTrainedModel):
             positions: torch.Tensor = steps.to(device)[None].expand(B, L)
         else:
             positions = position_ids
-        attn_mask = build_attention_bias(
-            attention_mask, L, kv_len, inputs_embeds.dtype, device, self.alibi_slopes(device)
-        )
+        attention_mask = model_attention_mask(self, attention_mask, device)
+        slopes = self.alibi_slopes(device)
+        packed_slopes = None
+        if isinstance(attention_mask, PackedAttention):
+            if past or attention_mask.shape[-2:] != (L, L) or attention_mask.shape[0] != B:
+                raise ValueError(
+                    f"a packed attention mask of shape {attention_mask.shape} needs {B} rows of {L} tokens, no cache"
+                )
+            attn_mask: torch.Tensor | PackedAttention | None = attention_mask
+            packed_slopes = slopes
+        else:
+            attn_mask = build_attention_bias(attention_mask, L, kv_len, inputs_embeds.dtype, device, slopes)
         rope_cos = rope_sin = None
         if self.config.position_embedding == "rope":
             rope_cos, rope_sin = rope_cos_sin(positions.to(device), self.config.head_dim, self.config.rope_theta)
@@ -354,7 +377,7 @@ class Baichuan2Model(Baichuan2PreTrainedModel):
         for layer in self.layers:
             if output_hidden_states:
                 all_hidden.append(hidden_states)
-            hidden_states = layer(hidden_states, attn_mask, rope_cos, rope_sin, cache=cache)
+            hidden_states = layer(hidden_states, attn_mask, rope_cos, rope_sin, cache=cache, alibi_slopes=packed_slopes)
         hidden_states = self.norm(hidden_states)
         if output_hidden_states:
             all_hidden.append(hidden_states)
