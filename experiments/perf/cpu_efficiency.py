@@ -22,7 +22,6 @@ The last line printed is JSON: {"cpu_gemm_fraction_sft_1024": x, "cpu_gemm_fract
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import statistics
@@ -159,7 +158,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     res = measure(a.rounds, a.steps, a.threads)
-    print(f"fp32 GEMM ({GEMM_N}³, {a.threads} threads): {res['gemm_gflops']} GFLOP/s (per round {res['gemm_gflops_rounds']})")
+    print(
+        f"fp32 GEMM ({GEMM_N}³, {a.threads} threads): {res['gemm_gflops']} GFLOP/s (per round {res['gemm_gflops_rounds']})"
+    )
     for h in SIZES:
         k = f"cpu_gemm_fraction_sft_{h}"
         print(

@@ -27,6 +27,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
+from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
 
 from pedgpt.adapters.routers import Router
 
@@ -179,7 +181,7 @@ class MoELoRALinear(nn.Module):
                 *[getattr(self, PREFIX + k) for k in keys],
             )
             self.aux_loss = None
-            self.last_route = (gates, ids, mask) if ids is not None else None
+            self.last_route = (gates.detach(), ids, mask) if ids is not None else None
             return y
         out = self.base_layer(x)
         projections = [getattr(self, PREFIX + k) for k in keys]
@@ -243,17 +245,19 @@ class MoELoRALinear(nn.Module):
         return (self.weight.float() + b @ self.moe_lora_A.float()).to(self.weight.dtype)
 
 
-
-
-
 def _plain_frozen_linear(layer: nn.Module, dtype: torch.dtype) -> bool:
     """Whether ``layer`` is exactly a frozen ``nn.Linear`` of ``dtype`` without hooks, so that the fused kernel may
     compute its matmuls itself (an FSDP-wrapped, quantised or hooked base layer keeps its own forward)."""
+    params = list(layer.parameters(recurse=False))
     return (
         type(layer) is nn.Linear
         and not layer._forward_hooks
         and not layer._forward_pre_hooks
-        and all(not p.requires_grad and p.dtype == dtype for p in layer.parameters(recurse=False))
+        and not layer._backward_hooks
+        and not layer._backward_pre_hooks
+        and not _global_forward_hooks
+        and not _global_forward_pre_hooks
+        and all(type(p) is nn.Parameter and not p.requires_grad and p.dtype == dtype for p in params)
     )
 
 
@@ -273,7 +277,7 @@ class _FusedTokenMoE(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         x: torch.Tensor,
         out: torch.Tensor | None,
@@ -315,7 +319,8 @@ class _FusedTokenMoE(torch.autograd.Function):
         return y.view(out_shape), gates.view(*x.shape[:-1], s)
 
     @staticmethod
-    def backward(ctx: Any, gy: torch.Tensor | None, _: None) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    @once_differentiable
+    def backward(ctx: Any, gy: torch.Tensor | None, _: None) -> tuple[torch.Tensor | None, ...]:
         x, weight, z, b, h, scale, gates, dnoise, w0 = ctx.saved_tensors
         x_shape, out_shape, er, s, u = ctx.dims
         need = ctx.needs_input_grad
