@@ -18,6 +18,9 @@ KEYS = {
     "dfpo_online_vs_sft",
     "moe_vs_lora_r8",
     "moe_vs_lora_same_rank",
+    "moe_vs_lora_r8_2048",
+    "moe_vs_lora_same_rank_2048",
+    "cpu_gemm_fraction_sft_1024",
     "packing_efficiency",
     "batched_generation_speedup",
 }
