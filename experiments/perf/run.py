@@ -9,8 +9,10 @@ MoE-LoRA comparison uses its own 4-layer, hidden-512 Llama) and the bundled demo
     sft_vs_trl                 our SFT label tokens/s ÷ TRL SFTTrainer's            (sft_vs_trl.py)   ≥ 1.0
     dfpo_cached_vs_sft         DFPO step (cached reference) ÷ SFT step, same tokens (dfpo_vs_sft.py)  ≤ 1.10
     dfpo_online_vs_sft         DFPO step (online reference) ÷ SFT step              (dfpo_vs_sft.py)  ≤ 1.45
-    moe_vs_lora_r8             MoE-LoRA 1u+3s r=8 step ÷ peft LoRA r=8              (moe_vs_lora.py)  ≤ 1.20
-    moe_vs_lora_same_rank      MoE-LoRA 1u+3s r=8 step ÷ peft LoRA r=32             (moe_vs_lora.py)  ≤ 1.10
+    moe_vs_lora_r8             MoE-LoRA 1u+3s r=8 step ÷ peft LoRA r=8              (moe_vs_lora.py)  ≤ 1.10
+    moe_vs_lora_same_rank      MoE-LoRA 1u+3s r=8 step ÷ peft LoRA r=32             (moe_vs_lora.py)  ≤ 1.00
+    moe_vs_lora_*_2048         the same two at hidden 2048 (1 layer)                (moe_vs_lora.py)  ≤ 1.10 / 1.00
+    cpu_gemm_fraction_sft_1024 SFT model FLOP/s ÷ this machine's fp32 GEMM FLOP/s   (cpu_efficiency.py) ≥ 0.5
     packing_efficiency         real tokens ÷ (rows × 1024) of the SFT packer        (packing.py)      ≥ 0.97
     batched_generation_speedup one-by-one ÷ batched greedy wall time, same outputs  (generation_speed.py) ≥ 2.5
     block_attention_speedup_4096  packed SFT step, dense-mask ÷ block-sparse attention (block_attention.py) ≥ 1.5
@@ -47,6 +49,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import block_attention  # noqa: E402
+import cpu_efficiency  # noqa: E402
 import dfpo_vs_sft  # noqa: E402
 import generation_speed  # noqa: E402
 import moe_vs_lora  # noqa: E402
@@ -58,8 +61,11 @@ GOALS: dict[str, tuple[str, float, str]] = {
     "sft_vs_trl": (">=", 1.0, "our SFT label tokens/s ÷ TRL SFTTrainer's (same model, data, batch, optimizer)"),
     "dfpo_cached_vs_sft": ("<=", 1.10, "DFPO step (cached reference) ÷ SFT step on the same chosen+rejected rows"),
     "dfpo_online_vs_sft": ("<=", 1.45, "DFPO step (online frozen reference) ÷ SFT step on the same rows"),
-    "moe_vs_lora_r8": ("<=", 1.20, "MoE-LoRA 1u+3s r=8 step ÷ peft LoRA r=8 step"),
-    "moe_vs_lora_same_rank": ("<=", 1.10, "MoE-LoRA 1u+3s r=8 step ÷ peft LoRA r=32 step (same total rank)"),
+    "moe_vs_lora_r8": ("<=", 1.10, "MoE-LoRA 1u+3s r=8 step ÷ peft LoRA r=8 step (hidden 512, noisy_token)"),
+    "moe_vs_lora_same_rank": ("<=", 1.00, "MoE-LoRA 1u+3s r=8 step ÷ peft LoRA r=32 step (same total rank, 512)"),
+    "moe_vs_lora_r8_2048": ("<=", 1.10, "the same MoE-LoRA ÷ peft LoRA r=8 at hidden 2048 (1 layer)"),
+    "moe_vs_lora_same_rank_2048": ("<=", 1.00, "the same MoE-LoRA ÷ peft LoRA r=32 at hidden 2048 (1 layer)"),
+    "cpu_gemm_fraction_sft_1024": (">=", 0.5, "SFT model FLOP/s (hidden 1024, seq 1024) ÷ this machine's fp32 GEMM"),
     "packing_efficiency": (">=", 0.97, "real tokens ÷ (rows × 1024), SFT data, no cross-document attention"),
     "batched_generation_speedup": (">=", 2.5, "one-by-one ÷ batched greedy generation time, identical outputs"),
     "block_attention_speedup_4096": (">=", 1.5, "packed SFT step at 4096: dense-mask ÷ block-sparse attention time"),
@@ -71,7 +77,10 @@ SIZES = {  # benchmark sizes; --smoke only proves the suite runs
         sft_steps=16,
         sft_warmup=2,
         dfpo_steps=10,
-        moe_steps=20,
+        moe_steps=8,
+        moe_steps_2048=3,
+        cpu_rounds=3,
+        cpu_steps=2,
         gen_prompts=32,
         gen_batch=8,
         gen_new_tokens=64,
@@ -83,6 +92,9 @@ SIZES = {  # benchmark sizes; --smoke only proves the suite runs
         sft_warmup=1,
         dfpo_steps=1,
         moe_steps=1,
+        moe_steps_2048=1,
+        cpu_rounds=1,
+        cpu_steps=1,
         gen_prompts=2,
         gen_batch=2,
         gen_new_tokens=4,
@@ -144,11 +156,20 @@ def bench_dfpo_trl(z: dict, threads: int, ours: dict) -> dict[str, Any]:
 
 
 def bench_moe(z: dict, threads: int) -> dict[str, dict]:
-    keys = ["moe_vs_lora_r8", "moe_vs_lora_same_rank"]
-    stats, runs = repeated(
-        lambda: moe_vs_lora.measure(rounds=1, steps=z["moe_steps"], threads=threads), keys, z["rounds"]
-    )
-    return {k: {**stats[k], "details": runs} for k in keys}
+    """Both MoE ratios at hidden 512 and 2048: models built once per size, ``rounds`` interleaved rounds each."""
+    out: dict[str, dict] = {}
+    for hidden, steps, suffix in ((512, z["moe_steps"], ""), (2048, z["moe_steps_2048"], "_2048")):
+        warmup = min(moe_vs_lora.WARMUP, steps)
+        r = moe_vs_lora.measure(rounds=z["rounds"], steps=steps, threads=threads, hidden=hidden, warmup=warmup)
+        for k in ("moe_vs_lora_r8", "moe_vs_lora_same_rank"):
+            out[k + suffix] = {**spread(r[f"{k}_rounds"]), "per_round": r[f"{k}_rounds"], "details": r}
+    return out
+
+
+def bench_cpu_efficiency(z: dict, threads: int) -> dict[str, dict]:
+    r = cpu_efficiency.measure(rounds=z["cpu_rounds"], steps=z["cpu_steps"], threads=threads)
+    key = "cpu_gemm_fraction_sft_1024"
+    return {key: {**spread(r[f"{key}_rounds"]), "per_round": r[f"{key}_rounds"], "details": r}}
 
 
 def bench_generation(z: dict, threads: int) -> dict[str, dict]:
@@ -372,6 +393,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if use_trl and not a.smoke:
             extra.update(timed("dfpo_vs_trl_dpo", lambda: bench_dfpo_trl(z, a.threads, metrics)))
         metrics.update(timed("moe_vs_lora", lambda: bench_moe(z, a.threads)))
+        metrics.update(timed("cpu_efficiency", lambda: bench_cpu_efficiency(z, a.threads)))
         metrics.update(timed("packing", lambda: bench_packing(corpus)))
         metrics.update(timed("generation", lambda: bench_generation(z, a.threads)))
         metrics.update(timed("block_attention", lambda: bench_block_attention(z, a.threads)))

@@ -27,10 +27,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
+from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
 
 from pedgpt.adapters.routers import Router
 
 PREFIX = "moe_lora_"
+_LOG2E = 1.4426950408889634
 
 
 class MoELoRALinear(nn.Module):
@@ -77,6 +80,7 @@ class MoELoRALinear(nn.Module):
         self.aux_loss: torch.Tensor | None = None
         self.last_route: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self.stats: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.fused = True  # False: always the autograd path (the reference the fused kernel is tested against)
         self.reset_parameters()
 
     # --- the nn.Linear contract ---------------------------------------------------------------------
@@ -150,29 +154,46 @@ class MoELoRALinear(nn.Module):
         return mask.to(x.device, dtype=torch.bool, non_blocking=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.base_layer(x)
         if self.disabled:
-            return out
+            return self.base_layer(x)
         ids = self._task_ids_for(x)
         router = self.router
         dt = x.dtype
         xin = self.moe_lora_dropout(x)
-        keys = router.projections(self.training) if router is not None else ()
-        projections = [getattr(self, PREFIX + k) for k in keys]
+        if router is None:
+            return self._add_up(self.base_layer(x), F.linear(xin, self.moe_lora_A.to(dt)) * self.scaling)
+        keys = router.projections(self.training)
+        mask = self._token_mask_for(x)
         # router logits in fp32: they ride in the first matmul when that matmul runs in fp32 anyway
         ride = bool(keys) and dt == torch.float32 and not torch.is_autocast_enabled(x.device.type)
+        if ride and self.fused and router.dense_softmax(self.training) and self.moe_lora_A.dtype == dt:
+            base = self.base_layer
+            inline = xin is x and _plain_frozen_linear(base, dt)  # the base matmuls join the kernel
+            y, gates = _FusedTokenMoE.apply(
+                xin,
+                None if inline else base(x),
+                base.weight if inline else None,
+                base.bias if inline else None,
+                self.moe_lora_B,
+                self.scaling,
+                self.num_universal,
+                self.moe_lora_A,
+                *[getattr(self, PREFIX + k) for k in keys],
+            )
+            self.aux_loss = None
+            self.last_route = (gates.detach(), ids, mask) if ids is not None else None
+            return y
+        out = self.base_layer(x)
+        projections = [getattr(self, PREFIX + k) for k in keys]
         weight: torch.Tensor = torch.cat([self.moe_lora_A, *projections]) if ride else self.moe_lora_A
         z = F.linear(xin, weight.to(dt))
         er = self.num_experts * self.rank
-        if router is None:
-            return self._add_up(out, z * self.scaling)
         proj = None
         if ride:
             proj = z[..., er:]
         elif keys:
             with torch.autocast(x.device.type, enabled=False):
                 proj = F.linear(xin.float(), torch.cat(projections).float())
-        mask = self._token_mask_for(x)
         gates, aux = router.gates(proj, ids, self.router_params(), self.training, mask)
         self.aux_loss = aux
         self.last_route = (gates.detach(), ids, mask) if ids is not None else None
@@ -222,3 +243,116 @@ class MoELoRALinear(nn.Module):
             scale[self.num_universal :] *= self.router.task_gates(self.router_params())[task]
         b = self.moe_lora_B.float() * scale.repeat_interleave(self.rank)
         return (self.weight.float() + b @ self.moe_lora_A.float()).to(self.weight.dtype)
+
+
+def _plain_frozen_linear(layer: nn.Module, dtype: torch.dtype) -> bool:
+    """Whether ``layer`` is exactly a frozen ``nn.Linear`` of ``dtype`` without hooks, so that the fused kernel may
+    compute its matmuls itself (an FSDP-wrapped, quantised or hooked base layer keeps its own forward)."""
+    params = list(layer.parameters(recurse=False))
+    return (
+        type(layer) is nn.Linear
+        and not layer._forward_hooks
+        and not layer._forward_pre_hooks
+        and not layer._backward_hooks
+        and not layer._backward_pre_hooks
+        and not _global_forward_hooks
+        and not _global_forward_pre_hooks
+        and all(type(p) is nn.Parameter and not p.requires_grad and p.dtype == dtype for p in params)
+    )
+
+
+class _FusedTokenMoE(torch.autograd.Function):
+    """The fp32 forward and backward of a dense softmax token router (``Router.dense_softmax``) in one autograd node.
+
+    Inputs: x (..., d_in); either the base layer's output (..., d_out) or (None and) its frozen weight and bias,
+    whose matmuls the kernel then runs itself; B, α/r, the number of universal experts, A and the router
+    projections (``router`` [, ``noise``]). Returns y = base + h·Bᵀ (..., d_out) and the gates (..., S), not
+    differentiable. The maths of the autograd path (same noise draw, same exp2 softmax) in a dozen kernels per
+    direction instead of some fifty: at adapter sizes each op costs more in dispatch and autograd bookkeeping than in
+    arithmetic. The per-expert scale is an (N, E) tensor broadcast over each expert's r columns, never an (N, E·r)
+    one. The backward writes the gradient of z = x·[A | W_g | W_n]ᵀ into one (N, E·r + P) buffer, so one matmul
+    gives the gradients of A and of the router projections together (as row views of one tensor); with the base
+    inside, y is accumulated in place into the base output and the input gradient of base and adapter is one
+    matmul plus one accumulating matmul (no separate (N, d_in) sum of two gradients).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        out: torch.Tensor | None,
+        w0: torch.Tensor | None,
+        bias: torch.Tensor | None,
+        b: torch.Tensor,
+        scaling: float,
+        num_universal: int,
+        a: torch.Tensor,
+        *projections: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx.set_materialize_grads(False)  # no zeros for the gates' (absent) gradient
+        er, s = a.shape[0], projections[0].shape[0]
+        num_experts = num_universal + s
+        x2 = x.reshape(-1, x.shape[-1])
+        weight = torch.cat([a, *projections])
+        z = x2 @ weight.t()  # (N, E·r + P)
+        logits = z[:, er : er + s]
+        dnoise = None
+        if len(projections) > 1:  # noisy router in training: logits + ε·softplus(x·W_n), ε drawn as the autograd path
+            n = z[:, er + s :]
+            eps = torch.randn_like(logits)
+            logits = logits + eps * F.softplus(n)
+            dnoise = eps.mul_(torch.sigmoid(n))  # ∂logits/∂(x·W_n)
+        gates = (logits - logits.amax(-1, keepdim=True)).mul_(_LOG2E).exp2_()  # softmax_fp32, in place
+        gates = gates.div_(gates.sum(-1, keepdim=True))
+        scale = F.pad(gates * scaling, (num_universal, 0), value=scaling).unsqueeze(-1)  # (N, E, 1)
+        h = (z[:, :er].view(-1, num_experts, er // num_experts) * scale).view(-1, er)
+        if out is None:  # the base layer inside: y = x·W₀ᵀ (+ bias), then h·Bᵀ added in place
+            assert w0 is not None
+            y = F.linear(x2, w0, bias).addmm_(h, b.t())
+            out_shape = (*x.shape[:-1], w0.shape[0])
+        else:
+            y = torch.addmm(out.reshape(-1, out.shape[-1]), h, b.t())
+            out_shape = out.shape
+        ctx.save_for_backward(x2, weight, z, b, h, scale, gates, dnoise, w0)
+        ctx.dims = (x.shape, out_shape, er, s, num_universal)
+        ctx.mark_non_differentiable(gates)
+        return y.view(out_shape), gates.view(*x.shape[:-1], s)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, gy: torch.Tensor | None, _: None) -> tuple[torch.Tensor | None, ...]:
+        x, weight, z, b, h, scale, gates, dnoise, w0 = ctx.saved_tensors
+        x_shape, out_shape, er, s, u = ctx.dims
+        need = ctx.needs_input_grad
+        if gy is None:
+            return (None,) * len(need)
+        gy = gy.reshape(-1, gy.shape[-1])
+        n, e = z.shape[0], scale.shape[1]
+        gh = (gy @ b).view(n, e, -1)  # (N, E, r)
+        gz = torch.empty_like(z)
+        torch.mul(gh, scale, out=gz[:, :er].view(n, e, -1))
+        # ∂L/∂gate_j = (α/r)·Σ_r gh·z over expert j's r columns; through the softmax: g·(v − Σ g·v)
+        v = (gh[:, u:] * z[:, :er].view(n, e, -1)[:, u:]).sum(-1)
+        glogits = gz[:, er : er + s]
+        torch.mul(scale[:, u:, 0], v - (v * gates).sum(-1, keepdim=True), out=glogits)
+        if dnoise is not None:
+            torch.mul(glogits, dnoise, out=gz[:, er + s :])
+        gx = None
+        if need[0]:
+            gx = gz @ weight
+            if w0 is not None:
+                gx = gx.addmm_(gy, w0)  # base and adapter input gradients in one accumulation
+            gx = gx.view(x_shape)
+        gw = gz.t() @ x if any(need[7:]) else None
+        grads: list[torch.Tensor | None] = [
+            gx,
+            gy.view(out_shape) if need[1] else None,
+            None,  # the base weight and bias are frozen (or the base ran outside)
+            None,
+            gy.t() @ h if need[4] else None,
+            None,
+            None,
+        ]
+        for i, (lo, hi) in enumerate([(0, er), (er, er + s), (er + s, er + 2 * s)][: len(need) - 7]):
+            grads.append(gw[lo:hi] if gw is not None and need[7 + i] else None)
+        return tuple(grads)

@@ -96,6 +96,12 @@ class Router:
     def reset(self, params: dict[str, nn.Parameter]) -> None:
         raise NotImplementedError
 
+    def dense_softmax(self, training: bool) -> bool:
+        """True when :meth:`gates` is exactly ``softmax_fp32(proj[..., :S] + ε·softplus(proj[..., S:2S]))`` (the noise
+        term only when :meth:`projections` lists ``noise``), every gate kept and no auxiliary loss: the adapter may
+        then compute the gate and its gradient inside its fused kernel (``pedgpt.adapters.moe_lora``)."""
+        return False
+
     def task_gates(self, params: dict[str, nn.Parameter]) -> torch.Tensor:
         """(num_tasks, S) fp32 gate table of a ``mergeable`` router (gates that depend on the task only)."""
         raise NotImplementedError(f"router {self.name!r} gates depend on the token, not only on the task")
@@ -175,6 +181,9 @@ class TokenRouter(Router):
         for p in params.values():
             _kaiming(p)
 
+    def dense_softmax(self, training: bool) -> bool:
+        return self.top_k is None or self.top_k == self.num_specific
+
     def probs(self, proj: torch.Tensor, training: bool) -> torch.Tensor:
         """(..., P) fp32 projections → (..., S) fp32 router probabilities (noise only in training)."""
         s = self.num_specific
@@ -236,6 +245,9 @@ class TokenTaskAuxRouter(TokenRouter):
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "aux_weight": self.aux_weight}
+
+    def dense_softmax(self, training: bool) -> bool:
+        return not training and super().dense_softmax(training)  # the training loss needs the autograd path
 
     def gates(
         self,
