@@ -17,6 +17,9 @@ MoE-LoRA comparison uses its own 4-layer, hidden-512 Llama) and the bundled demo
     batched_generation_speedup one-by-one ÷ batched greedy wall time, same outputs  (generation_speed.py) ≥ 2.5
     block_attention_speedup_4096  packed SFT step, dense-mask ÷ block-sparse attention (block_attention.py) ≥ 1.5
     block_attention_speedup_2048  the same at max_len 2048                             (block_attention.py) reported
+    start_rss_ratio_100x       peak RSS of a cached 1-step CPT run, 100× ÷ 1× shared CPT text (token_store.py) ≤ 1.2
+    start_seconds_ratio_100x   its wall time, 100× ÷ 1×                                      (token_store.py) ≤ 1.2
+    tokenize_speedup           CPT data preparation before the store ÷ building it, 10×      (token_store.py) ≥ 3
 
 The full run (no ``--quick``) adds the real data (``$PEDGPT_DATA_DIR`` or ``../shared/data`` next to the
 repository, built into a PedCorpus with ``python -m pedgpt.data.build``, or ``--corpus`` for a built one):
@@ -55,6 +58,7 @@ import generation_speed  # noqa: E402
 import moe_vs_lora  # noqa: E402
 import packing  # noqa: E402
 import sft_vs_trl  # noqa: E402
+import token_store  # noqa: E402
 
 # metric → (direction, goal, what it means)
 GOALS: dict[str, tuple[str, float, str]] = {
@@ -69,6 +73,9 @@ GOALS: dict[str, tuple[str, float, str]] = {
     "packing_efficiency": (">=", 0.97, "real tokens ÷ (rows × 1024), SFT data, no cross-document attention"),
     "batched_generation_speedup": (">=", 2.5, "one-by-one ÷ batched greedy generation time, identical outputs"),
     "block_attention_speedup_4096": (">=", 1.5, "packed SFT step at 4096: dense-mask ÷ block-sparse attention time"),
+    "start_rss_ratio_100x": ("<=", 1.2, "peak RSS of a cached 1-step CPT run, 100× ÷ 1× the shared CPT text"),
+    "start_seconds_ratio_100x": ("<=", 1.2, "wall time of a cached 1-step CPT run, 100× ÷ 1× the shared CPT text"),
+    "tokenize_speedup": (">=", 3.0, "CPT data preparation before the token store ÷ building the store (10×, 2 procs)"),
 }
 REPORTED = ("block_attention_speedup_2048",)  # in the last JSON line beside the goals, no goal of their own
 SIZES = {  # benchmark sizes; --smoke only proves the suite runs
@@ -197,6 +204,20 @@ def bench_block_attention(z: dict, threads: int) -> dict[str, dict]:
         out[key] = {"median": d["speedup"], "min": d["speedup_min"], "max": d["speedup_max"], "rounds": d["rounds"]}
         out[key]["details"] = d
     return out
+
+
+def bench_token_store(smoke: bool, threads: int) -> dict[str, dict]:
+    """Start-up of a cached run against the corpus size, and the first-run tokenize speedup (shared data only;
+    --smoke: 500 texts at 1× and 2×)."""
+    r = token_store.measure((1, 2) if smoke else (1, 10, 100), threads, 2, 2 if smoke else 10, 500 if smoke else None)
+    if r is None:
+        return {}
+    one = lambda v: {"median": v, "min": v, "max": v, "rounds": 1, "details": r}  # noqa: E731  (one run each)
+    return {
+        "start_rss_ratio_100x": one(r["start_rss_ratio"]),
+        "start_seconds_ratio_100x": one(r["start_seconds_ratio"]),
+        "tokenize_speedup": one(r["tokenize_speedup"]),
+    }
 
 
 def bench_packing(corpus: str | None) -> dict[str, dict]:
@@ -397,6 +418,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         metrics.update(timed("packing", lambda: bench_packing(corpus)))
         metrics.update(timed("generation", lambda: bench_generation(z, a.threads)))
         metrics.update(timed("block_attention", lambda: bench_block_attention(z, a.threads)))
+        metrics.update(timed("token_store", lambda: bench_token_store(a.smoke, a.threads)))
         if full:
             extra["demo_wall_seconds"] = timed(
                 "demo_wall", lambda: demo_wall_seconds(os.path.join(tmp, "demo"), a.threads)
