@@ -148,12 +148,19 @@ class ExamplesDataModule(L.LightningDataModule):
             "epoch": int(trainer.current_epoch),
             "samples_consumed": windows * self.accumulate * self.batch_size * trainer.world_size,
             "dataset_size": len(self.train),
+            "data_key": self.info.get("token_store", ""),  # the token store the position refers to
         }
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Restore the data position; the number of processes may differ from the saving run."""
         if not state:
             return
+        saved_key, key = state.get("data_key", ""), self.info.get("token_store", "")
+        if saved_key and key and saved_key != key:
+            raise ValueError(
+                f"checkpoint was written for the examples of token store {saved_key}, this run has {key} (the data, "
+                "tokenizer, template or encoding settings changed), so the exact data position cannot be restored"
+            )
         if state["dataset_size"] != len(self.train):
             raise ValueError(
                 f"checkpoint was written for {state['dataset_size']} training examples, this run has "

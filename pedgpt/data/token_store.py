@@ -21,6 +21,7 @@ in the corpus size.
 from __future__ import annotations
 
 import fcntl
+import glob
 import hashlib
 import json
 import logging
@@ -192,6 +193,8 @@ def open_store(
     status = "cached"
     with open(f"{path}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        for stale in glob.glob(os.path.join(root, f".{name}-{key}.tmp-*")):  # builds killed before their rename
+            shutil.rmtree(stale, ignore_errors=True)
         if not os.path.isfile(os.path.join(path, "store.json")):
             shutil.rmtree(path, ignore_errors=True)  # never complete (a build is renamed into place whole)
             tmp = tempfile.mkdtemp(prefix=f".{name}-{key}.tmp-", dir=root)

@@ -202,5 +202,6 @@ def tokenizer_identity(tokenizer: Any) -> str:
     else:
         h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
     specials = [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id, tokenizer.unk_token_id]
-    h.update(json.dumps(specials).encode())
+    added = sorted(tokenizer.get_added_vocab().items()) if hasattr(tokenizer, "get_added_vocab") else []
+    h.update(json.dumps([specials, added], ensure_ascii=False).encode("utf-8"))
     return h.hexdigest()[:16]

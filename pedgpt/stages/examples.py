@@ -4,19 +4,37 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import inspect
+import sys
+from types import ModuleType
 from typing import Any
 
+from pedgpt.data import encode, packing, schema, stage_data, templates, token_store
 from pedgpt.data.stage_data import data_identity
 from pedgpt.data.token_store import open_store
 from pedgpt.distributed.world import is_rank_zero
 from pedgpt.models.tokenizer import tokenizer_identity
 from pedgpt.stages.registry import Stage, StageData
 
+#: the modules whose code turns records into stored examples (their source is part of every store's key)
+ENCODING_MODULES = (encode, templates, stage_data, packing, token_store, schema)
+
+
+def code_digest(modules: tuple[ModuleType, ...]) -> str:
+    """sha256 (16 hex digits) of the source of ``modules``: an edit to the encoding code makes stores stale."""
+    h = hashlib.sha256()
+    for m in modules:
+        h.update(inspect.getsource(m).encode("utf-8"))
+    return h.hexdigest()[:16]
+
 
 def store_material(stage: Stage, tokenizer: Any) -> dict[str, Any]:
     """Everything a stage's encoded examples depend on (the token store's key, with the stage's name): its
-    encoding settings, ``max_len``, the template, the tokenizer files and the data's identity."""
+    encoding settings, ``max_len``, the template, the tokenizer, the data's identity and the encoding code (the
+    shared modules and the stage's own)."""
     return {
+        "code": code_digest((*ENCODING_MODULES, sys.modules[type(stage).encoding.__module__])),
         "settings": stage.store_settings(),
         "max_len": int(stage.st.max_len),
         "template": stage.cfg.model.template,

@@ -21,12 +21,13 @@ import torch
 from pedgpt.common.files import file_sha256
 from pedgpt.data.collate import collate_preference
 from pedgpt.data.token_store import StoredExamples
+from pedgpt.models.exports import COMPLETE
 
 log = logging.getLogger(__name__)
 
 
 #: files of an export that say nothing about its numbers (pedgpt's completion marker holds run paths)
-BOOKKEEPING = ("pedgpt_complete.json", "README.md")
+BOOKKEEPING = (COMPLETE, "README.md")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from pedgpt.evaluation.run import evaluate_export
+from pedgpt.stages.registry import get_stage
 
 EVAL_KEYS = ("rouge1", "rougeL", "bleu4", "gleu", "distinct2", "accuracy", "reward_accuracy")
 
@@ -24,8 +25,11 @@ def evaluate_final(cfg: DictConfig, report: dict[str, Any], run_dir: str) -> dic
             "mode": cfg.logger.mode,
             "group": report.get("group"),
         }
-    if "sft" in report and cfg.pipeline[-1] != "sft":  # reward accuracy of the aligned model against the SFT model
-        overrides["preference"] = {"reference": report["sft"]["export_dir"]}
+    # reward accuracy of the aligned model against the model its preference stage started from (DFPO: SFT's export)
+    starts = [get_stage(name).starts_from for name in cfg.pipeline]
+    reference = next((s for s in starts if s and s in report and s != cfg.pipeline[-1]), None)
+    if reference:
+        overrides["preference"] = {"reference": report[reference]["export_dir"]}
     out_dir = os.path.join(run_dir, "evaluation")
     metrics = evaluate_export(final, list(cfg.eval_suites), cfg.data.root, out_dir, limit=cfg.eval_limit, **overrides)
     lines = [

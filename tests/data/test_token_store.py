@@ -91,6 +91,12 @@ def test_the_key_follows_what_changes_the_examples(tmp_path, tiny_tokenizer, ove
     assert (base != other) is changes
 
 
+def test_mole_keys_follow_general_ratio_and_its_variant_shares_them(tiny_tokenizer):
+    base = store_material(get_stage("mole")(compose([])), tiny_tokenizer)
+    assert store_material(get_stage("mole")(compose(["mole.general_ratio=0.5"])), tiny_tokenizer) != base
+    assert store_material(get_stage("lora_baseline")(compose([])), tiny_tokenizer) == base  # same encoding
+
+
 def test_another_tokenizer_changes_the_key(tiny_tokenizer):
     from pedgpt.models.tokenizer import train_bpe_tokenizer
 
@@ -219,3 +225,13 @@ def test_the_tokenize_command_builds_what_training_then_opens(tmp_path):
     bad_cmd = [*cmd[:3], "data.num_proc=0", f"hydra.run.dir={tmp_path / 'bad'}"]
     bad = subprocess.run(bad_cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "data.num_proc" in bad.stderr
+
+
+def test_a_checkpoint_of_another_store_is_not_resumed_onto_this_one():
+    examples = [{"input_ids": [1, 2], "labels": [1, 2]}] * 8
+    dm = ExamplesDataModule(examples, examples, list, 2, 2, seed=0, info={"token_store": "aaaa"})
+    state = {"epoch": 0, "samples_consumed": 4, "dataset_size": 8, "data_key": "bbbb"}
+    with pytest.raises(ValueError, match="token store bbbb, this run has aaaa"):
+        dm.load_state_dict(state)
+    dm.load_state_dict({**state, "data_key": "aaaa"})
+    assert dm.sampler.start == 4
