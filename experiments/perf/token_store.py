@@ -10,7 +10,7 @@ export (``init_from``, the demo's tokenizer), so that only the data changes.
 
 Start-up: ``python -m pedgpt.train pipeline=[cpt]`` for one optimizer step and one validation batch (startup
 validation, manifest check, token store, model load, the step, the export), in a fresh process; its wall time
-and peak RSS (``ru_maxrss`` of the process, from ``wait4``). ``first``: the cache is empty, so the run tokenizes;
+and peak RSS (the process's ``VmHWM``, polled). ``first``: the cache is empty, so the run tokenizes;
 ``cached``: the same command again. Goals: cached seconds and RSS at 100× within 1.2× of 1×.
 
 ``tokenize_speedup``: in one process, the CPT data preparation the pipeline did before the token store (mix,
@@ -90,6 +90,21 @@ def fixed_init(workdir: str) -> str:
     return prepare_initial_export(cfg, os.path.join(workdir, "init_run"))
 
 
+def peak_rss_mb(pid: int, proc: subprocess.Popen) -> float:
+    """The process's own peak RSS (``VmHWM``, reset by ``exec``), polled until it exits. ``ru_maxrss`` from
+    ``wait4`` would not do: it keeps the forking parent's RSS, which the child inherits until its ``exec``."""
+    peak = 0.0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                hwm = next(ln for ln in f if ln.startswith("VmHWM:"))
+            peak = max(peak, int(hwm.split()[1]) / 1024)
+        except (OSError, StopIteration, ValueError):
+            pass
+        time.sleep(0.05)
+    return round(peak, 1)
+
+
 def start_up(root: str, init: str, cache: str, run_dir: str, threads: int) -> dict[str, Any]:
     """Wall seconds and peak RSS (MiB) of a one-step CPT run in a fresh process."""
     cmd = [
@@ -107,19 +122,18 @@ def start_up(root: str, init: str, cache: str, run_dir: str, threads: int) -> di
         f"hydra.run.dir={run_dir}",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out = p.stdout.read() if p.stdout else ""
-    _, status, usage = os.wait4(p.pid, 0)
-    seconds = time.perf_counter() - t
-    if status:
+    with tempfile.TemporaryFile("w+") as log:
+        t = time.perf_counter()
+        p = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        rss = peak_rss_mb(p.pid, p)
+        seconds = time.perf_counter() - t
+        log.seek(0)
+        out = log.read()
+    if p.returncode:
         raise RuntimeError(f"start-up run failed: {out.strip().splitlines()[-3:]}")
     line = next((ln for ln in out.splitlines() if ln.startswith("token store")), "")
-    return {
-        "seconds": round(seconds, 2),
-        "rss_mb": round(usage.ru_maxrss / 1024, 1),
-        "store": line.split(":")[1].split("(")[0].strip(),
-    }
+    store = line.split(":")[1].split("(")[0].strip()
+    return {"seconds": round(seconds, 2), "rss_mb": rss, "store": store}
 
 
 # --- the path the token store replaced (the reference of tokenize_speedup) -----------------------------
