@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import lightning as L
@@ -55,6 +56,7 @@ class GenerationScores(L.Callback):
         self.force_next = False  # the pipeline's final validation always scores
         self.last_samples: list[dict[str, Any]] = []
         self.last_scores: dict[str, Any] | None = None
+        self.seconds = 0.0  # wall time spent answering and scoring, over the whole stage (its cost in report.json)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not self.prompts:
@@ -63,6 +65,7 @@ class GenerationScores(L.Callback):
         if self.val_runs % self.every_n_val and not self.force_next:
             return
         self.force_next = False
+        t0 = time.perf_counter()
         mine = self._share()
         answers = self._generate(pl_module, [self.prompts[i] for i in mine])
         samples = [self._sample(trainer, i, a) for i, a in zip(mine, answers)]
@@ -71,9 +74,10 @@ class GenerationScores(L.Callback):
         scores = self._score(pl_module, own)
         everyone = self._gather(own)
         self.last_samples = sorted({s["i"]: s for s in everyone}.values(), key=lambda s: s["i"])
-        self.last_scores = {"step": trainer.global_step, **scores}
         if trainer.is_global_zero:
             self._write(trainer)
+        self.seconds += time.perf_counter() - t0
+        self.last_scores = {"step": trainer.global_step, **scores, "seconds_total": round(self.seconds, 1)}
 
     # -- steps -----------------------------------------------------------------------------------------
     def _share(self) -> list[int]:

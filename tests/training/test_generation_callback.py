@@ -101,7 +101,7 @@ def test_final_validation_always_scores(tmp_path, tiny_llama, tiny_tokenizer):
     assert cb.last_scores is None
     cb.force_next = True
     trainer.validate(model, torch.utils.data.DataLoader(torch.randint(3, 50, (2, 12)), batch_size=2), verbose=False)
-    assert cb.last_scores is not None and cb.last_scores["step"] == 2
+    assert cb.last_scores is not None and cb.last_scores["step"] == 2 and cb.last_scores["seconds_total"] > 0
 
 
 def test_logs_the_samples_table_to_wandb_offline(tmp_path, tiny_llama, tiny_tokenizer, monkeypatch):
