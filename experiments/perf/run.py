@@ -376,7 +376,11 @@ def plot(metrics: dict[str, dict], path: str) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="demo data only, no demo wall time (< 15 min on 2 cores)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="demo data (+ the shared CPT text for the token-store rows), no demo wall time (~18 min on 2 cores)",
+    )
     ap.add_argument("--smoke", action="store_true", help="CI size: 1 round, a step or two; numbers are meaningless")
     ap.add_argument("--no-trl", action="store_true", help="skip the TRL rows")
     ap.add_argument("--threads", type=int, default=2)
