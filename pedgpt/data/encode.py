@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pedgpt.common.constants import IGNORE_INDEX
@@ -53,11 +53,9 @@ def encode_instruction(rec: Instruction, tokenizer: Any, template: ChatTemplate,
     return enc
 
 
-def encode_instruction_batch(
-    records: Sequence[Instruction], tokenizer: Any, template: ChatTemplate, max_len: int
-) -> list[dict | str]:
-    """:func:`encode_instruction` of each record (the token store's batch function)."""
-    return [encode_instruction(rec, tokenizer, template, max_len) for rec in records]
+def encode_each(items: Sequence[Any], encode_one: Callable[..., Any], **settings: Any) -> list[Any]:
+    """``encode_one(item, **settings)`` of each item: a per-record encoder as the token store's batch function."""
+    return [encode_one(item, **settings) for item in items]
 
 
 def encode_instructions(
@@ -95,13 +93,6 @@ def encode_pair(p: PreferencePair, tokenizer: Any, template: ChatTemplate, max_l
         "rejected_labels": masked + r["labels"][prompt_len:],
         "task_id": task_id(p.task),
     }
-
-
-def encode_pair_batch(
-    pairs: Sequence[PreferencePair], tokenizer: Any, template: ChatTemplate, max_len: int
-) -> list[dict | str]:
-    """:func:`encode_pair` of each pair (the token store's batch function)."""
-    return [encode_pair(p, tokenizer, template, max_len) for p in pairs]
 
 
 def encode_pairs(

@@ -30,7 +30,7 @@ from pedgpt.common.errors import ConfigError
 from pedgpt.config.ranges import STAGE_RULES, Rule, one_of, positive
 from pedgpt.data import stage_data as sd
 from pedgpt.data.collate import collate_preference
-from pedgpt.data.encode import encode_pair_batch
+from pedgpt.data.encode import encode_each, encode_pair
 from pedgpt.data.templates import get_template
 from pedgpt.data.token_store import SPLITS, Encoding, StoredExamples, TokenStore
 from pedgpt.distributed.world import barrier, is_grouped, is_rank_zero, local_device
@@ -183,7 +183,8 @@ class DFPO(Stage):
 
     def encoding(self, tokenizer: Any) -> Encoding:
         encode = functools.partial(
-            encode_pair_batch,
+            encode_each,
+            encode_one=encode_pair,
             tokenizer=tokenizer,
             template=get_template(self.cfg.model.template),
             max_len=int(self.st.max_len),

@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from pedgpt.data import stage_data as sd
-from pedgpt.data.encode import encode_instruction_batch, encode_instructions
+from pedgpt.data.encode import encode_each, encode_instruction, encode_instructions
 from pedgpt.data.templates import get_template
 from pedgpt.data.token_store import SPLITS, Encoding
 from pedgpt.stages.module import CausalLMModule, module_settings
@@ -45,7 +45,8 @@ def instruction_encoding(stage: Stage, records: dict[str, list], tokenizer: Any)
     """What an instruction stage tokenizes: its train / dev records, each encoded by :func:`encode_instruction`
     (assistant-turn labels, task id)."""
     encode = functools.partial(
-        encode_instruction_batch,
+        encode_each,
+        encode_one=encode_instruction,
         tokenizer=tokenizer,
         template=get_template(stage.cfg.model.template),
         max_len=int(stage.st.max_len),

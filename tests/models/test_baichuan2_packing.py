@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch.nn.attention.flex_attention import flex_attention
 
+from helpers.packed import worst_packed_vs_alone
 from pedgpt.data.packing import collate_packed, pack_greedy
 from pedgpt.models import attention
 from pedgpt.models.logps import SequenceLogProbs
@@ -21,19 +22,7 @@ def packed_vs_alone(model, mask_dtype=torch.float32, lengths=(7, 12, 5, 9, 3), m
     rows = [[examples[i] for i in r] for r in pack_greedy([len(d) for d in docs], max_len)]
     assert any(len(r) > 1 for r in rows)
     batch = collate_packed(rows, max_len, pad_id=0, mask_dtype=mask_dtype)
-    with torch.no_grad():
-        packed = model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]
-        ).logits
-        worst = 0.0
-        for b, row in enumerate(rows):
-            start = 0
-            for example in row:
-                n = len(example["input_ids"])
-                alone = model(input_ids=torch.tensor([example["input_ids"]])).logits[0]
-                worst = max(worst, (packed[b, start : start + n] - alone).abs().max().item())
-                start += n
-    return worst
+    return worst_packed_vs_alone(model, rows, batch)
 
 
 @pytest.mark.parametrize("family", ["baichuan2_7b", "baichuan2_13b"])

@@ -14,6 +14,7 @@ from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import pedgpt.data.packing as packing
+from helpers.packed import worst_packed_vs_alone
 from pedgpt.data.packing import DocumentMask, collate_packed, pack_greedy
 from pedgpt.models import attention
 from pedgpt.models.attention import (
@@ -196,21 +197,6 @@ def packed_batch(vocab: int, lengths=(70, 12, 150, 9, 40, 130, 3), max_len: int 
     rows = [[examples[i] for i in r] for r in pack_greedy([len(d) for d in docs], max_len)]
     assert len(rows) > 1 and any(len(r) > 2 for r in rows)
     return rows, collate_packed(rows, max_len, pad_id=0)
-
-
-def worst_packed_vs_alone(model, rows, batch) -> float:
-    with torch.no_grad():
-        mask = model_attention_mask(model, batch["attention_mask"])
-        packed = model(input_ids=batch["input_ids"], attention_mask=mask, position_ids=batch["position_ids"]).logits
-        worst = 0.0
-        for b, row in enumerate(rows):
-            start = 0
-            for example in row:
-                n = len(example["input_ids"])
-                alone = model(input_ids=torch.tensor([example["input_ids"]])).logits[0]
-                worst = max(worst, (packed[b, start : start + n] - alone).abs().max().item())
-                start += n
-    return worst
 
 
 @pytest.mark.parametrize("mode", ["sdpa", "auto", "flex"])
