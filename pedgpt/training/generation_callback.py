@@ -77,7 +77,7 @@ class GenerationScores(L.Callback):
         if trainer.is_global_zero:
             self._write(trainer)
         self.seconds += time.perf_counter() - t0
-        self.last_scores = {"step": trainer.global_step, **scores, "seconds_total": round(self.seconds, 1)}
+        self.last_scores = {"step": trainer.global_step, **scores, "seconds_total": round(self.seconds, 3)}
 
     # -- steps -----------------------------------------------------------------------------------------
     def _share(self) -> list[int]:
