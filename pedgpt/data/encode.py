@@ -23,12 +23,22 @@ def text_windows(ids: list[int], max_len: int) -> list[dict]:
 
 def encode_text_batch(texts: Sequence[str], tokenizer: Any, max_len: int) -> list[list[dict]]:
     """Plain texts → per text its ``<s> text </s>`` windows (``input_ids`` only: the labels are the inputs), no
-    ``<s>`` for tokenizers without one (e.g. Qwen's). One tokenizer call for the whole batch (a fast tokenizer
-    encodes it in Rust, in parallel)."""
+    ``<s>`` for tokenizers without one (e.g. Qwen's). One tokenizer call for the whole batch: a fast tokenizer's
+    Rust backend encodes it in parallel, without character offsets (``encode_batch_fast``: the same ids in half the
+    time of the ``tokenizer(...)`` call, which also builds offsets and Python dicts)."""
     bos = [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
     eos = [tokenizer.eos_token_id]
-    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
-    return [text_windows(bos + ids + eos, max_len) for ids in encoded]
+    return [text_windows(bos + ids + eos, max_len) for ids in token_ids(list(texts), tokenizer)]
+
+
+def token_ids(texts: list[str], tokenizer: Any) -> list[list[int]]:
+    """The ids of each text, no special tokens added."""
+    if not texts:
+        return []
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and hasattr(backend, "encode_batch_fast"):
+        return [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)]
+    return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
 def encode_texts(texts: Iterable[str], tokenizer: Any, max_len: int) -> list[dict]:
