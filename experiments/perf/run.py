@@ -1,4 +1,4 @@
-"""pedgpt's performance suite: every speed claim measured side by side, in one process, in one command.
+"""pedgpt's performance suite: every speed claim measured side by side, in one command.
 
     python experiments/perf/run.py [--quick] [--threads 2] [--out-dir experiments/perf]
 
@@ -24,7 +24,7 @@ MoE-LoRA comparison uses its own 4-layer, hidden-512 Llama) and the bundled demo
 The full run (no ``--quick``) adds the real data (``$PEDGPT_DATA_DIR`` or ``../shared/data`` next to the
 repository, built into a PedCorpus with ``python -m pedgpt.data.build``, or ``--corpus`` for a built one):
 ``packing_efficiency`` becomes the lower of the demo and PedCorpus values; plus ``demo_wall_seconds``, the wall
-time of ``python -m pedgpt.train`` (the four-stage demo, cold cache). Both modes also report TRL ``DPOTrainer``
+time of ``python -m pedgpt.train`` (the four-stage demo, cold cache). The full run also reports TRL ``DPOTrainer``
 (RPO term) step times and ours ÷ TRL (sequential, no goal).
 
 It prints a table, writes ``results.json`` and ``results.png`` (each ratio against its goal) to ``--out-dir``
@@ -190,7 +190,7 @@ def bench_dfpo_trl(z: dict, threads: int, ours: dict) -> dict[str, Any]:
 
 def isolated(fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)`` run in a fresh, spawned Python process; its result. A row measured there does not depend on what
-    the rows before it left in this process: MoE-LoRA ÷ peft LoRA r=32 measured 1.00 in a fresh process and 1.05-1.09
+    the rows before it left in this process: MoE-LoRA ÷ peft LoRA r=32 measured 0.98-1.02 in a fresh process and 1.05-1.09
     in one that had run the DFPO rows first (glibc's malloc adapts its thresholds to earlier frees, and peft's
     per-layer output tensors then take page faults that MoE-LoRA's in-place accumulation does not)."""
     import multiprocessing as mp
@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument(
         "--quick",
         action="store_true",
-        help="demo data (+ the shared CPT text for the token-store rows), no demo wall time (~18 min on 2 cores)",
+        help="demo data (+ the shared CPT text for the token-store rows), no demo wall time, fewer rounds where the spread allows (~9 min on 2 idle cores)",
     )
     ap.add_argument("--smoke", action="store_true", help="CI size: 1 round, a step or two; numbers are meaningless")
     ap.add_argument("--no-trl", action="store_true", help="skip the TRL rows")

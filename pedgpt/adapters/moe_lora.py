@@ -324,8 +324,9 @@ class _FusedTokenMoE(torch.autograd.Function):
             out_shape = out.shape
         ctx.save_for_backward(x2, weight, z, zh, b, h, scale, gates, gs, dnoise, w0)
         ctx.dims = (x.shape, out_shape, sizes, num_universal)
-        ctx.mark_non_differentiable(gates)
-        return y.view(out_shape), gates.view(*x.shape[:-1], s)
+        route = gates.view(*x.shape[:-1], s)
+        ctx.mark_non_differentiable(route)  # the returned tensor itself, so that it carries no gradient
+        return y.view(out_shape), route
 
     @staticmethod
     @once_differentiable

@@ -32,11 +32,21 @@ def encode_text_batch(texts: Sequence[str], tokenizer: Any, max_len: int) -> lis
 
 
 def token_ids(texts: list[str], tokenizer: Any) -> list[list[int]]:
-    """The ids of each text, no special tokens added."""
+    """The ids of each text, no special tokens added: what ``tokenizer(texts, add_special_tokens=False)`` gives.
+
+    The backend is called directly only when that call would leave it as it is (no truncation or padding set on
+    it — ``tokenizer(...)`` resets both for the call, a direct call would apply them — and special tokens split or
+    kept as the wrapper says); otherwise, and for slow tokenizers, the wrapper is called."""
     if not texts:
         return []
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None and hasattr(backend, "encode_batch_fast"):
+    if (
+        backend is not None
+        and hasattr(backend, "encode_batch_fast")
+        and backend.truncation is None
+        and backend.padding is None
+        and getattr(backend, "encode_special_tokens", False) == bool(getattr(tokenizer, "split_special_tokens", False))
+    ):
         return [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)]
     return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
